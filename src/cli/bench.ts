@@ -1,0 +1,118 @@
+import { cpus, totalmem } from 'node:os';
+import type { Correlator } from '../kernels/correlator.js';
+import { type MotionOptions, MotionCorrector } from '../kernels/motionCorrector.js';
+import { Registrar, defaultRegistrationParams } from '../kernels/register.js';
+import { warpTranslate } from '../kernels/warp.js';
+import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
+import { InputError } from '../errors.js';
+import { type BackendChoice, selectBackend } from '../stream/backend.js';
+import { benchReplay } from './benchReplay.js';
+
+/**
+ * `scopestream bench`: one JSON line per case (median and p90 of ≥ 30 timed
+ * runs after warm-up), on frames from the simulated microscope.
+ */
+export interface BenchOptions {
+  size?: string;
+  json: boolean;
+  runs?: string;
+  backend: BackendChoice;
+}
+
+const DEFAULT_SIZES: [number, number][] = [
+  [256, 256],
+  [512, 512],
+  [1024, 1024],
+  [752, 480],
+];
+const WARMUP = 5;
+
+export function machine(): Record<string, unknown> {
+  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+}
+
+function stats(samples: number[]): { median_ms: number; p90_ms: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
+  return { median_ms: Math.round(q(0.5) * 1e4) / 1e4, p90_ms: Math.round(q(0.9) * 1e4) / 1e4 };
+}
+
+function time(runs: number, fn: (i: number) => void): number[] {
+  for (let i = 0; i < WARMUP; i++) fn(i);
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    fn(i);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+function parseSize(s: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m) throw new InputError(`--size ${s}: expected WxH, e.g. 512x512`);
+  const w = Number(m[1]);
+  const h = Number(m[2]);
+  if (w < 16 || h < 16 || w > 8192 || h > 8192) throw new InputError(`--size ${s}: width and height must be 16..8192`);
+  return [w, h];
+}
+
+export async function runBench(opts: BenchOptions): Promise<number> {
+  const sizes = opts.size ? [parseSize(opts.size)] : DEFAULT_SIZES;
+  const runs = opts.runs ? Number(opts.runs) : 50;
+  if (!Number.isInteger(runs) || runs < 30) throw new InputError(`--runs ${opts.runs}: expected an integer ≥ 30`);
+  const backend = await selectBackend(opts.backend, { normalization: 'none', phaseSigma: 1 });
+  const m = machine();
+  const print = (o: Record<string, unknown>): void => {
+    const line = { ...o, backend: backend.name, runs, machine: m };
+    process.stdout.write((opts.json ? JSON.stringify(line) : humanLine(line)) + '\n');
+  };
+
+  for (const [w, h] of sizes) {
+    const sim = new SyntheticMicroscope(parseSyntheticUri(`synthetic:?width=${w}&height=${h}&seed=3`));
+    const frames = Array.from({ length: 8 }, () => sim.nextFrame());
+    const planes = frames.map((f) => Float32Array.from(f.data));
+    const size = `${w}x${h}`;
+    const { hp, wp } = Registrar.paddedSize(w, h);
+
+    const corr: Correlator = backend.factory(hp, wp);
+    corr.input.set(new Float32Array(hp * wp).fill(1));
+    corr.setTemplate();
+    print({ case: 'fft_roundtrip', size, padded: `${wp}x${hp}`, ...stats(time(runs, () => corr.correlate())) });
+
+    const reg = new Registrar(w, h, defaultRegistrationParams, corr);
+    reg.setTemplate(planes[0]);
+    print({ case: 'register', size, ...stats(time(runs, (i) => reg.register(planes[1 + (i % 7)]))) });
+    corr.dispose();
+
+    const out = new Float32Array(w * h);
+    print({ case: 'warp', size, ...stats(time(runs, (i) => warpTranslate(frames[i % 8].data, w, h, 1.37, -2.61, out))) });
+
+    const opts2: MotionOptions = {
+      ...defaultRegistrationParams,
+      channel: 0,
+      prefilter: 'none',
+      dogSigmaLow: 1,
+      dogSigmaHigh: 8,
+      templateFrames: 8,
+      templateUpdate: 'none',
+      templateRate: 0.02,
+      templateUpdateEvery: 10,
+      templateRecentreEvery: 100,
+      border: 'constant',
+      borderValue: 0,
+    };
+    const mc = new MotionCorrector(w, h, 1, opts2, backend.factory);
+    const sink = (): void => {};
+    for (const f of frames) mc.push(f, sink);
+    print({ case: 'frame', size, ...stats(time(runs, (i) => mc.push(frames[i % 8], sink))) });
+    mc.dispose();
+  }
+  if (!opts.size) print(await benchReplay(backend, runs));
+  return 0;
+}
+
+function humanLine(o: Record<string, unknown>): string {
+  const extra = o.fps !== undefined ? ` ${o.fps} frames/s` : '';
+  return `${String(o.case).padEnd(14)} ${String(o.size).padEnd(10)} median ${o.median_ms} ms  p90 ${o.p90_ms} ms${extra}  (${o.backend})`;
+}

@@ -1,0 +1,119 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { InputError } from '../errors.js';
+import { runBench } from './bench.js';
+import { runReplay } from './replay.js';
+import { runLive } from './run.js';
+
+const USAGE = `usage:
+  scopestream run      [--source URI] [--record FILE] [--config FILE] [options]
+  scopestream replay   PATH [--record FILE] [--speed max|realtime|FACTOR] [--config FILE] [options]
+  scopestream bench    [--size WxH] [--json]
+
+options (each also lives in the YAML config; the command line wins):
+  --max-shift N          largest shift searched, px (registration.maxShift)
+  --template-frames N    frames averaged into the template (template.frames)
+  --channel C            registered plane: index or luminance (registration.channel)
+  --normalization M      none | phase (registration.normalization)
+  --backend B            auto | wasm | ts (registration.backend)
+  --set NAME=VALUE       any option by its dotted name, e.g. --set registration.window=tukey
+  -h, --help             this text`;
+
+/** Command-line flags and the config option each one sets. */
+const FLAG_OPTIONS: Record<string, string> = {
+  source: 'source',
+  record: 'record.file',
+  speed: 'replay.speed',
+  'max-shift': 'registration.maxShift',
+  'template-frames': 'template.frames',
+  channel: 'registration.channel',
+  normalization: 'registration.normalization',
+  backend: 'registration.backend',
+};
+
+interface Parsed {
+  command: string;
+  positionals: string[];
+  config: Config;
+  values: Record<string, string | boolean | string[] | undefined>;
+}
+
+function parse(argv: string[]): Parsed {
+  const command = argv[0];
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv.slice(1),
+      allowPositionals: true,
+      strict: true,
+      options: {
+        source: { type: 'string' },
+        record: { type: 'string' },
+        speed: { type: 'string' },
+        config: { type: 'string' },
+        'max-shift': { type: 'string' },
+        'template-frames': { type: 'string' },
+        channel: { type: 'string' },
+        normalization: { type: 'string' },
+        backend: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        size: { type: 'string' },
+        json: { type: 'boolean' },
+        runs: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new InputError(`${(e as Error).message.split('\n')[0]} (see scopestream --help)`);
+  }
+  const overrides: Record<string, unknown> = {};
+  for (const [flag, option] of Object.entries(FLAG_OPTIONS)) {
+    const v = parsed.values[flag as keyof typeof parsed.values];
+    if (typeof v === 'string') overrides[option] = v;
+  }
+  for (const kv of parsed.values.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new InputError(`--set ${kv}: expected NAME=VALUE`);
+    overrides[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const config = loadConfig(parsed.values.config, overrides);
+  return { command, positionals: parsed.positionals, config, values: parsed.values };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return argv.length === 0 ? 2 : 0;
+  }
+  try {
+    const p = parse(argv);
+    if (p.values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    switch (p.command) {
+      case 'run':
+        if (p.positionals.length > 0) throw new InputError(`run: unexpected argument ${p.positionals[0]} (use --source)`);
+        return await runLive(p.config);
+      case 'replay':
+        if (p.positionals.length !== 1) throw new InputError('replay: expected exactly one PATH (a TIFF, a folder or glob of images, or a video)');
+        return await runReplay(p.positionals[0], p.config);
+      case 'bench':
+        return await runBench({
+          size: typeof p.values.size === 'string' ? p.values.size : undefined,
+          json: p.values.json === true,
+          runs: typeof p.values.runs === 'string' ? p.values.runs : undefined,
+          backend: p.config.registration.backend,
+        });
+      default:
+        throw new InputError(`unknown command ${p.command}; expected run, replay or bench (see scopestream --help)`);
+    }
+  } catch (e) {
+    if (e instanceof InputError) {
+      process.stderr.write(`scopestream: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,45 @@
+import type { Config } from '../config/schema.js';
+import { openSource } from '../ingest/open.js';
+import { Hub, type Message } from '../stream/hub.js';
+import { selectBackend } from '../stream/backend.js';
+import { newCounters, runPipeline } from '../stream/pipeline.js';
+import { RECORDED_TOPICS, Recorder } from '../stream/recorder.js';
+import { StatusLine } from '../stream/status.js';
+
+/**
+ * `scopestream run`: a live source until stopped (SIGINT/SIGTERM), with a
+ * one-line status and an optional record. Stopping drains, writes the `end`
+ * line and exits 0.
+ */
+export async function runLive(config: Config): Promise<number> {
+  const source = openSource(config.source, config);
+  const backend = await selectBackend(config.registration.backend, {
+    normalization: config.registration.normalization,
+    phaseSigma: config.registration.phaseSigma,
+  });
+  const hub = new Hub();
+  let recorder: Recorder | null = null;
+  if (config.record.file) {
+    recorder = new Recorder(config.record.file);
+    await recorder.ready();
+    hub.subscribe(recorder.write, RECORDED_TOPICS);
+  }
+  const counters = newCounters();
+  const status = new StatusLine(counters, process.stderr, config.live.statusInterval * 1000);
+  hub.subscribe((_t, m: Message) => status.onFrame(m), ['frame']);
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  status.start();
+  process.stderr.write(`scopestream: ${config.source} (${backend.name} FFT); Ctrl-C to stop\n`);
+  try {
+    await runPipeline({ config, source, hub, correlators: backend.factory, signal: abort.signal, counters });
+    return 0;
+  } finally {
+    status.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await recorder?.close();
+  }
+}

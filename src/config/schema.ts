@@ -1,0 +1,183 @@
+import { InputError } from '../errors.js';
+
+/**
+ * Every option, its type, default and allowed values, in one table. The YAML
+ * file (config/default.yaml) and the command line are both checked against it,
+ * and a bad value is refused with a message naming the option, the value and
+ * what is allowed.
+ */
+type Kind =
+  | { type: 'number'; min?: number; max?: number; integer?: boolean; nullable?: boolean }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'string'; nullable?: boolean }
+  | { type: 'channel' }
+  | { type: 'speed' };
+
+interface OptionSpec {
+  kind: Kind;
+  default: unknown;
+}
+
+export const OPTIONS = {
+  source: { kind: { type: 'string' }, default: 'synthetic:' },
+  'registration.channel': { kind: { type: 'channel' }, default: 0 },
+  'registration.window': { kind: { type: 'enum', values: ['hann', 'tukey', 'none'] }, default: 'tukey' },
+  'registration.windowCorrection': { kind: { type: 'enum', values: ['on', 'off'] }, default: 'on' },
+  'registration.windowFraction': { kind: { type: 'number', min: 0.01, max: 1 }, default: 0.25 },
+  'registration.normalization': { kind: { type: 'enum', values: ['none', 'phase'] }, default: 'none' },
+  'registration.phaseSigma': { kind: { type: 'number', min: 0, max: 100 }, default: 1 },
+  'registration.maxShift': { kind: { type: 'number', min: 0, integer: true, nullable: true }, default: null },
+  'registration.minPeak': { kind: { type: 'number', min: -1, max: 1 }, default: 0.05 },
+  'registration.minQuality': { kind: { type: 'number', min: 0 }, default: 5 },
+  'registration.prefilter': { kind: { type: 'enum', values: ['none', 'dog'] }, default: 'none' },
+  'registration.dogSigmaLow': { kind: { type: 'number', min: 0, max: 100 }, default: 1 },
+  'registration.dogSigmaHigh': { kind: { type: 'number', min: 0, max: 200 }, default: 8 },
+  'registration.border': { kind: { type: 'enum', values: ['constant', 'nan', 'nearest'] }, default: 'constant' },
+  'registration.borderValue': { kind: { type: 'number' }, default: 0 },
+  'registration.backend': { kind: { type: 'enum', values: ['auto', 'wasm', 'ts'] }, default: 'auto' },
+  'template.frames': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 30 },
+  'template.update': { kind: { type: 'enum', values: ['none', 'ema'] }, default: 'none' },
+  'template.rate': { kind: { type: 'number', min: 0, max: 1 }, default: 0.02 },
+  'template.updateEvery': { kind: { type: 'number', min: 1, integer: true }, default: 10 },
+  'template.recentreEvery': { kind: { type: 'number', min: 1, integer: true }, default: 100 },
+  'replay.speed': { kind: { type: 'speed' }, default: 'max' },
+  'record.file': { kind: { type: 'string', nullable: true }, default: null },
+  'live.queue': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 8 },
+  'live.statusInterval': { kind: { type: 'number', min: 0.1, max: 3600 }, default: 1 },
+  'ffmpeg.path': { kind: { type: 'string', nullable: true }, default: null },
+  'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
+  'tiff.maxPixels': { kind: { type: 'number', min: 1, integer: true }, default: 2 ** 28 },
+} as const satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+export type Speed = 'max' | 'realtime' | number;
+
+export interface Config {
+  source: string;
+  registration: {
+    channel: number | 'luminance';
+    window: 'hann' | 'tukey' | 'none';
+    windowCorrection: 'on' | 'off';
+    windowFraction: number;
+    normalization: 'none' | 'phase';
+    phaseSigma: number;
+    maxShift: number | null;
+    minPeak: number;
+    minQuality: number;
+    prefilter: 'none' | 'dog';
+    dogSigmaLow: number;
+    dogSigmaHigh: number;
+    border: 'constant' | 'nan' | 'nearest';
+    borderValue: number;
+    backend: 'auto' | 'wasm' | 'ts';
+  };
+  template: { frames: number; update: 'none' | 'ema'; rate: number; updateEvery: number; recentreEvery: number };
+  replay: { speed: Speed };
+  record: { file: string | null };
+  live: { queue: number; statusInterval: number };
+  ffmpeg: { path: string | null; probePath: string | null };
+  tiff: { maxPixels: number };
+}
+
+function describeAllowed(kind: Kind): string {
+  switch (kind.type) {
+    case 'number': {
+      const what = kind.integer ? 'an integer' : 'a number';
+      const range =
+        kind.min !== undefined && kind.max !== undefined
+          ? ` from ${kind.min} to ${kind.max}`
+          : kind.min !== undefined
+            ? ` ≥ ${kind.min}`
+            : kind.max !== undefined
+              ? ` ≤ ${kind.max}`
+              : '';
+      return what + range + (kind.nullable ? ' (or null)' : '');
+    }
+    case 'enum':
+      return `one of ${kind.values.join(', ')}`;
+    case 'string':
+      return kind.nullable ? 'a string (or null)' : 'a string';
+    case 'channel':
+      return 'a channel index (0, 1, …) or "luminance"';
+    case 'speed':
+      return '"max", "realtime" or a positive speed factor';
+  }
+}
+
+function refuse(name: string, value: unknown, kind: Kind): never {
+  throw new InputError(`option ${name}: ${JSON.stringify(value)} is not allowed; expected ${describeAllowed(kind)}`);
+}
+
+/** Checks and converts one value; strings from the command line are parsed. */
+export function coerceOption(name: string, value: unknown): unknown {
+  const spec = (OPTIONS as Record<string, OptionSpec>)[name];
+  if (!spec) throw new InputError(`unknown option ${name}; known options: ${Object.keys(OPTIONS).join(', ')}`);
+  const kind = spec.kind;
+  const fromCli = typeof value === 'string';
+  switch (kind.type) {
+    case 'number': {
+      if (value === null || (fromCli && value === 'null')) return kind.nullable ? null : refuse(name, value, kind);
+      const v = fromCli && value.trim() !== '' ? Number(value) : value;
+      if (typeof v !== 'number' || !Number.isFinite(v)) refuse(name, value, kind);
+      if (kind.integer && !Number.isInteger(v)) refuse(name, value, kind);
+      if (kind.min !== undefined && v < kind.min) refuse(name, value, kind);
+      if (kind.max !== undefined && v > kind.max) refuse(name, value, kind);
+      return v;
+    }
+    case 'enum':
+      if (typeof value !== 'string' || !kind.values.includes(value)) refuse(name, value, kind);
+      return value;
+    case 'string':
+      if (value === null) return kind.nullable ? null : refuse(name, value, kind);
+      if (typeof value !== 'string') refuse(name, value, kind);
+      return value;
+    case 'channel': {
+      if (value === 'luminance') return value;
+      const v = fromCli && value.trim() !== '' ? Number(value) : value;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) refuse(name, value, kind);
+      return v;
+    }
+    case 'speed': {
+      if (value === 'max' || value === 'realtime') return value;
+      const v = fromCli && value.trim() !== '' ? Number(value) : value;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) refuse(name, value, kind);
+      return v;
+    }
+  }
+}
+
+export function defaultConfig(): Config {
+  const cfg: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTIONS)) setPath(cfg, name, spec.default);
+  return cfg as unknown as Config;
+}
+
+export function setPath(obj: Record<string, unknown>, name: string, value: unknown): void {
+  const parts = name.split('.');
+  let o = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof o[p] !== 'object' || o[p] === null) o[p] = {};
+    o = o[p] as Record<string, unknown>;
+  }
+  o[parts[parts.length - 1]] = value;
+}
+
+/** Flattens a parsed YAML document to dotted option names, refusing unknown keys. */
+export function flattenConfig(doc: unknown, file: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const walk = (node: unknown, prefix: string): void => {
+    if (node === null || node === undefined) return;
+    if (typeof node !== 'object' || Array.isArray(node)) {
+      throw new InputError(`${file}: ${prefix || 'the document'} must be a mapping of options`);
+    }
+    for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+      const name = prefix ? `${prefix}.${k}` : k;
+      if (name in OPTIONS) out[name] = v;
+      else if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(OPTIONS).some((o) => o.startsWith(name + '.'))) walk(v, name);
+      else throw new InputError(`${file}: unknown option ${name}`);
+    }
+  };
+  walk(doc, '');
+  return out;
+}

@@ -1,0 +1,239 @@
+/**
+ * Image sequences: every TIFF/PNG file of a folder, or the files matching a
+ * glob in the file-name part (`/data/seq/frame_*.tif`), in natural order.
+ * A multi-page TIFF contributes all its pages, in order.
+ */
+import { open as openFile, readFile, readdir, stat } from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { InputError } from '../errors.js';
+import type { Frame, FrameSource, SourceInfo } from './frame.js';
+import {
+  describeInfo, fileError, isFsError, sameInfo, sniffFormat, type ImageFormat, type ImageInfo, type ImageReadOptions,
+} from './imageFile.js';
+import { PNG_HEADER_BYTES, decodePng, parsePngHeader } from './png.js';
+import { TiffReader } from './tiff.js';
+
+export interface SequenceOptions extends ImageReadOptions {
+  /** Nominal frame rate: `t = seq * 1000 / fps`; without it `t = seq`. */
+  fps?: number;
+}
+
+/** One file of the sequence, as probed at open. */
+export interface SequenceFile {
+  path: string;
+  format: ImageFormat;
+  pages: number;
+}
+
+/** File extensions picked up when the sequence is a folder (a glob takes whatever it matches). */
+const FOLDER_EXTENSIONS = new Set(['.tif', '.tiff', '.png']);
+/** Files probed concurrently at open. */
+const PROBE_BATCH = 16;
+
+export class SequenceSource implements FrameSource {
+  private files: SequenceFile[] = [];
+  private info: SourceInfo | null = null;
+
+  constructor(readonly uri: string, private readonly opts: SequenceOptions = {}) {
+    if (opts.fps !== undefined && !(opts.fps > 0 && Number.isFinite(opts.fps))) {
+      throw new InputError(`${uri}: fps must be a positive number, got ${opts.fps}`);
+    }
+  }
+
+  /** Lists and sorts the files, then reads every header so that size mismatches surface before frame 0. */
+  async open(): Promise<SourceInfo> {
+    if (this.info) return this.info;
+    const paths = await listSequence(this.uri);
+    const files: SequenceFile[] = [];
+    let first: ImageInfo | null = null;
+    for (let i = 0; i < paths.length; i += PROBE_BATCH) {
+      const probed = await Promise.all(paths.slice(i, i + PROBE_BATCH).map((p) => probeImage(p, this.opts)));
+      for (const { file, info } of probed) {
+        if (first === null) first = info;
+        else checkSame(file.path, info, paths[0], first);
+        files.push(file);
+      }
+    }
+    const head = first as ImageInfo;
+    this.files = files;
+    this.info = {
+      uri: this.uri, width: head.width, height: head.height, channels: head.channels, dtype: head.dtype,
+      frameCount: files.reduce((n, f) => n + f.pages, 0), live: false,
+      ...(this.opts.fps !== undefined ? { fps: this.opts.fps } : {}),
+    };
+    return this.info;
+  }
+
+  /** The files found at open, in playback order. */
+  get fileList(): readonly SequenceFile[] {
+    return this.files;
+  }
+
+  async *frames(): AsyncGenerator<Frame> {
+    const info = await this.open();
+    const first = this.files[0].path;
+    const fps = this.opts.fps;
+    let seq = 0;
+    for (const file of this.files) {
+      if (file.format === 'png') {
+        let bytes: Uint8Array;
+        try {
+          bytes = await readFile(file.path);
+        } catch (err) {
+          throw fileError(file.path, err);
+        }
+        const img = decodePng(bytes, file.path, this.opts);
+        checkSame(file.path, img, first, info);
+        yield { seq, t: fps ? (seq * 1000) / fps : seq, width: img.width, height: img.height, channels: img.channels, data: img.data };
+        seq++;
+        continue;
+      }
+      const reader = await TiffReader.open(file.path, { maxPixels: this.opts.maxPixels });
+      try {
+        // Re-checked: the file may have changed since open.
+        checkSame(file.path, reader.pageInfo(0), first, info);
+        for (let i = 0; i < reader.pageCount; i++) {
+          const data = await reader.readPage(i);
+          yield { seq, t: fps ? (seq * 1000) / fps : seq, width: info.width, height: info.height, channels: info.channels, data };
+          seq++;
+        }
+      } finally {
+        await reader.close();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.info = null;
+    this.files = [];
+  }
+}
+
+function checkSame(path: string, info: ImageInfo, firstPath: string, first: ImageInfo): void {
+  if (!sameInfo(info, first)) {
+    throw new InputError(
+      `${path}: is ${describeInfo(info)} but the sequence (from ${nodePath.basename(firstPath)}) is ${describeInfo(first)}: all files must match`,
+    );
+  }
+}
+
+/** Reads just enough of a file to know its format, geometry and page count. */
+export async function probeImage(path: string, opts: ImageReadOptions = {}): Promise<{ file: SequenceFile; info: ImageInfo }> {
+  let head: Uint8Array;
+  try {
+    const fh = await openFile(path, 'r');
+    try {
+      head = new Uint8Array(PNG_HEADER_BYTES);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      head = head.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw fileError(path, err);
+  }
+  const format = sniffFormat(head);
+  if (format === 'png') {
+    const h = parsePngHeader(head, path, opts);
+    return { file: { path, format, pages: 1 }, info: { width: h.width, height: h.height, channels: h.channels, dtype: h.dtype } };
+  }
+  if (format !== 'tiff') throw new InputError(`${path}: not a TIFF or PNG file (unrecognised magic bytes)`);
+  const reader = await TiffReader.open(path, opts);
+  try {
+    return { file: { path, format, pages: reader.pageCount }, info: reader.pageInfo(0) };
+  } finally {
+    await reader.close();
+  }
+}
+
+export function hasWildcard(s: string): boolean {
+  return s.includes('*') || s.includes('?');
+}
+
+/**
+ * The files of a sequence, naturally sorted: a folder's TIFF/PNG files
+ * (hidden files skipped), or the files matching a `*`/`?` pattern in the
+ * file-name part of the path.
+ */
+export async function listSequence(uri: string): Promise<string[]> {
+  let dir: string;
+  let matches: (name: string) => boolean;
+  if (hasWildcard(uri)) {
+    dir = nodePath.dirname(uri);
+    const pattern = nodePath.basename(uri);
+    if (hasWildcard(dir)) {
+      throw new InputError(`${uri}: wildcards (* ?) are only supported in the file name, not in folder names`);
+    }
+    const re = globToRegExp(pattern);
+    // Like a shell, a wildcard does not match a leading dot unless the pattern starts with one.
+    const hidden = pattern.startsWith('.');
+    matches = (name) => (hidden || !name.startsWith('.')) && re.test(name);
+  } else {
+    dir = uri;
+    matches = (name) => !name.startsWith('.') && FOLDER_EXTENSIONS.has(nodePath.extname(name).toLowerCase());
+  }
+
+  let names: string[];
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) throw new InputError(`${dir}: not a folder`);
+    names = await readdir(dir);
+  } catch (err) {
+    if (isFsError(err) && err.code === 'ENOENT') throw new InputError(`${dir}: no such folder`);
+    throw fileError(dir, err);
+  }
+  const found: string[] = [];
+  for (const name of names.filter(matches).sort(naturalCompare)) {
+    const full = nodePath.join(dir, name);
+    // Only regular files (following symlinks); sub-folders are not descended into.
+    const st = await stat(full).catch(() => null);
+    if (st?.isFile()) found.push(full);
+  }
+  if (found.length === 0) {
+    throw new InputError(hasWildcard(uri) ? `${uri}: no file matches this pattern` : `${uri}: no TIFF or PNG files in this folder`);
+  }
+  return found;
+}
+
+/** `*` = any run of characters, `?` = one character; everything else literal. Whole-name match. */
+export function globToRegExp(pattern: string): RegExp {
+  let re = '^';
+  for (const ch of pattern) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+  }
+  return new RegExp(re + '$', 's');
+}
+
+const TOKEN = /\d+|\D+/g;
+
+/**
+ * Natural order: digit runs compare by numeric value (any length, no
+ * overflow), other runs case-insensitively by code unit (locale-independent,
+ * so the order is the same on every machine). Ties (`frame_01` vs `frame_1`,
+ * `A` vs `a`) fall back to a plain comparison to keep the order total.
+ */
+export function naturalCompare(a: string, b: string): number {
+  const ta = a.match(TOKEN) ?? [];
+  const tb = b.match(TOKEN) ?? [];
+  const n = Math.min(ta.length, tb.length);
+  for (let i = 0; i < n; i++) {
+    const x = ta[i];
+    const y = tb[i];
+    const xd = x.charCodeAt(0) >= 48 && x.charCodeAt(0) <= 57;
+    const yd = y.charCodeAt(0) >= 48 && y.charCodeAt(0) <= 57;
+    if (xd && yd) {
+      const xs = x.replace(/^0+/, '');
+      const ys = y.replace(/^0+/, '');
+      if (xs.length !== ys.length) return xs.length - ys.length;
+      if (xs !== ys) return xs < ys ? -1 : 1;
+    } else {
+      const xl = x.toLowerCase();
+      const yl = y.toLowerCase();
+      if (xl !== yl) return xl < yl ? -1 : 1;
+    }
+  }
+  if (ta.length !== tb.length) return ta.length - tb.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}

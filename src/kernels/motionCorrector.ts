@@ -1,0 +1,264 @@
+import type { Frame } from '../ingest/frame.js';
+import type { Correlator } from './correlator.js';
+import { DogFilter } from './gaussian.js';
+import { type ChannelChoice, extractPlane } from './plane.js';
+import { type RegistrationParams, type ShiftEstimate, Registrar, newShiftEstimate } from './register.js';
+import { type BorderMode, type ValidRect, warpTranslate } from './warp.js';
+
+/**
+ * Frame-to-template rigid motion correction with its template life cycle
+ * (docs/registration.md, section 7): bootstrap from the first N frames,
+ * optional EMA update kept centred on the bootstrap template, reset.
+ * Pure computation: frames in, registered frames out through a callback.
+ */
+export interface MotionOptions extends RegistrationParams {
+  channel: ChannelChoice;
+  prefilter: 'none' | 'dog';
+  dogSigmaLow: number;
+  dogSigmaHigh: number;
+  templateFrames: number;
+  templateUpdate: 'none' | 'ema';
+  templateRate: number;
+  templateUpdateEvery: number;
+  templateRecentreEvery: number;
+  border: BorderMode;
+  borderValue: number;
+}
+
+export type CorrelatorFactory = (hp: number, wp: number) => Correlator;
+
+export interface RegisteredFrame {
+  frame: Frame;
+  /** The raw measurement against the template. */
+  estimate: ShiftEstimate;
+  /** The reported shift: the measurement when ok, else the last good one. */
+  dy: number;
+  dx: number;
+  ok: boolean;
+  /** Ground truth relative to the template's own position (simulated sources only). */
+  truth?: { dy: number; dx: number };
+  /** Registered channels (frame warped by (−dy, −dx)); valid only during the callback. */
+  registered: Float32Array[];
+  valid: ValidRect;
+  /** Milliseconds spent registering and warping this frame (0 without a clock). */
+  registerMs: number;
+  warpMs: number;
+}
+
+export type Emit = (r: RegisteredFrame) => void;
+
+const BOOTSTRAP_ROUNDS = 2;
+/** Recentre only when the template has moved by more than this (pixels). */
+const RECENTRE_TOLERANCE = 0.01;
+
+export class MotionCorrector {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly opts: MotionOptions;
+  private readonly registrar: Registrar;
+  private readonly makeCorrelator: CorrelatorFactory;
+  private readonly clock: () => number;
+  private readonly dog: DogFilter | null;
+  private readonly plane: Float32Array;
+  private readonly rawPlane: Float32Array;
+  private readonly warped: Float32Array[];
+  private readonly scratch: Float32Array;
+  private readonly estimate = newShiftEstimate();
+  private pending: Frame[] = [];
+  private templateImg: Float32Array | null = null;
+  private anchor: { registrar: Registrar; corr: Correlator } | null = null;
+  private truthOffset: { dy: number; dx: number } | null = null;
+  private lastGood = { dy: 0, dx: 0 };
+  private updates = 0;
+
+  constructor(
+    width: number,
+    height: number,
+    channels: number,
+    opts: MotionOptions,
+    makeCorrelator: CorrelatorFactory,
+    clock: () => number = () => 0,
+  ) {
+    this.width = width;
+    this.height = height;
+    this.channels = channels;
+    this.opts = opts;
+    this.makeCorrelator = makeCorrelator;
+    this.clock = clock;
+    const { hp, wp } = Registrar.paddedSize(width, height);
+    this.registrar = new Registrar(width, height, opts, makeCorrelator(hp, wp));
+    this.dog = opts.prefilter === 'dog' ? new DogFilter(width, height, opts.dogSigmaLow, opts.dogSigmaHigh) : null;
+    const n = width * height;
+    this.plane = new Float32Array(n);
+    this.rawPlane = new Float32Array(n);
+    this.scratch = new Float32Array(n);
+    this.warped = Array.from({ length: channels }, () => new Float32Array(n));
+  }
+
+  get maxShift(): number {
+    return this.registrar.maxShift;
+  }
+
+  /** The current template in registration space (null while bootstrapping). */
+  get template(): Float32Array | null {
+    return this.templateImg;
+  }
+
+  /** Frames waiting for the template to be built. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  push(frame: Frame, emit: Emit): void {
+    if (frame.width !== this.width || frame.height !== this.height || frame.channels !== this.channels) {
+      throw new RangeError(
+        `frame ${frame.seq} is ${frame.width}×${frame.height}×${frame.channels}, expected ${this.width}×${this.height}×${this.channels}`,
+      );
+    }
+    if (this.templateImg === null) {
+      this.pending.push(frame);
+      if (this.pending.length >= this.opts.templateFrames) this.bootstrap(emit);
+      return;
+    }
+    this.process(frame, emit);
+  }
+
+  /** End of stream: a movie shorter than templateFrames bootstraps from what it has. */
+  flush(emit: Emit): void {
+    if (this.templateImg === null && this.pending.length > 0) this.bootstrap(emit);
+  }
+
+  /** Discards the template; the next templateFrames frames build a new one. */
+  resetTemplate(): void {
+    this.templateImg = null;
+    this.anchor?.corr.dispose();
+    this.anchor = null;
+    this.truthOffset = null;
+    this.updates = 0;
+  }
+
+  dispose(): void {
+    this.anchor?.corr.dispose();
+    this.anchor = null;
+  }
+
+  /** The registration plane of a frame: channel pick, then prefilter. */
+  private registrationPlane(frame: Frame, out: Float32Array): Float32Array {
+    extractPlane(frame.data, this.width, this.height, this.channels, this.opts.channel, this.rawPlane);
+    if (this.dog) return this.dog.apply(this.rawPlane, out);
+    out.set(this.rawPlane);
+    return out;
+  }
+
+  private bootstrap(emit: Emit): void {
+    const frames = this.pending;
+    this.pending = [];
+    const n = this.width * this.height;
+    const planes = frames.map((f) => this.registrationPlane(f, new Float32Array(n)));
+    const mean = new Float64Array(n);
+    for (const p of planes) for (let i = 0; i < n; i++) mean[i] += p[i];
+    let template = new Float32Array(n);
+    for (let i = 0; i < n; i++) template[i] = mean[i] / planes.length;
+
+    const shifts = planes.map(() => newShiftEstimate());
+    let used: number[] = [];
+    for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
+      this.registrar.setTemplate(template);
+      planes.forEach((p, i) => this.registrar.register(p, shifts[i]));
+      used = planes.map((_, i) => i).filter((i) => shifts[i].ok);
+      if (used.length === 0) used = planes.map((_, i) => i);
+      let my = 0;
+      let mx = 0;
+      for (const i of used) {
+        my += shifts[i].dy;
+        mx += shifts[i].dx;
+      }
+      my /= used.length;
+      mx /= used.length;
+      mean.fill(0);
+      for (const i of used) {
+        warpTranslate(planes[i], this.width, this.height, -(shifts[i].dy - my), -(shifts[i].dx - mx), this.scratch, 'nearest');
+        for (let k = 0; k < n; k++) mean[k] += this.scratch[k];
+      }
+      template = new Float32Array(n);
+      for (let k = 0; k < n; k++) template[k] = mean[k] / used.length;
+    }
+
+    this.templateImg = template;
+    this.registrar.setTemplate(template);
+    if (this.opts.templateUpdate === 'ema') this.setAnchor(template);
+    this.lastGood = { dy: 0, dx: 0 };
+    const truths = used.map((i) => frames[i].truth).filter((t) => t !== undefined);
+    if (truths.length === used.length && truths.length > 0) {
+      this.truthOffset = {
+        dy: truths.reduce((s, t) => s + t.dy, 0) / truths.length,
+        dx: truths.reduce((s, t) => s + t.dx, 0) / truths.length,
+      };
+    }
+    for (const f of frames) this.process(f, emit);
+  }
+
+  private process(frame: Frame, emit: Emit): void {
+    const t0 = this.clock();
+    const plane = this.registrationPlane(frame, this.plane);
+    const est = this.registrar.register(plane, this.estimate);
+    if (est.ok) this.lastGood = { dy: est.dy, dx: est.dx };
+    const { dy, dx } = this.lastGood;
+    const t1 = this.clock();
+    const n = this.width * this.height;
+    let valid: ValidRect = { x0: 0, y0: 0, x1: 0, y1: 0 };
+    for (let c = 0; c < this.channels; c++) {
+      const src = this.channels === 1 ? frame.data : frame.data.subarray(c * n, (c + 1) * n);
+      valid = warpTranslate(src, this.width, this.height, -dy, -dx, this.warped[c], this.opts.border, this.opts.borderValue);
+    }
+    const t2 = this.clock();
+    const truth =
+      frame.truth && this.truthOffset
+        ? { dy: frame.truth.dy - this.truthOffset.dy, dx: frame.truth.dx - this.truthOffset.dx }
+        : undefined;
+    emit({
+      frame,
+      estimate: est,
+      dy,
+      dx,
+      ok: est.ok,
+      truth,
+      registered: this.warped,
+      valid,
+      registerMs: t1 - t0,
+      warpMs: t2 - t1,
+    });
+    if (est.ok && this.opts.templateUpdate === 'ema') this.updateTemplate(plane, dy, dx);
+  }
+
+  private updateTemplate(plane: Float32Array, dy: number, dx: number): void {
+    const t = this.templateImg as Float32Array;
+    const a = this.opts.templateRate;
+    warpTranslate(plane, this.width, this.height, -dy, -dx, this.scratch, 'nearest');
+    for (let i = 0; i < t.length; i++) t[i] = (1 - a) * t[i] + a * this.scratch[i];
+    this.updates++;
+    if (this.updates % this.opts.templateRecentreEvery === 0) this.recentre(t);
+    if (this.updates % this.opts.templateUpdateEvery === 0) this.registrar.setTemplate(t);
+  }
+
+  /** The bootstrap template, kept so that the updated one can be held in place. */
+  private setAnchor(template: Float32Array): void {
+    this.anchor?.corr.dispose();
+    const { hp, wp } = Registrar.paddedSize(this.width, this.height);
+    const corr = this.makeCorrelator(hp, wp);
+    const registrar = new Registrar(this.width, this.height, { ...this.opts, minPeak: -Infinity, minQuality: -Infinity }, corr);
+    registrar.setTemplate(template);
+    this.anchor = { registrar, corr };
+  }
+
+  /** Registers the updated template against the bootstrap one and moves it back if it drifted. */
+  private recentre(t: Float32Array): void {
+    if (this.anchor === null) return;
+    const est = this.anchor.registrar.register(t);
+    if (Math.hypot(est.dy, est.dx) > RECENTRE_TOLERANCE) {
+      warpTranslate(t, this.width, this.height, -est.dy, -est.dx, this.scratch, 'nearest');
+      t.set(this.scratch);
+    }
+  }
+}

@@ -1,0 +1,759 @@
+// AssemblyScript source of the WebAssembly SIMD correlator (docs/fft-wasm.md).
+//
+// One instance serves one correlator of one padded size hp × wp: `init()` lays
+// out every buffer once in linear memory (memory never grows afterwards), the
+// host writes the prepared image at `inputPtr()`, calls `setTemplate()` or
+// `correlate(mode)`, and reads the surface at `surfacePtr()`.
+//
+// Layout. All data are float32, split complex (separate re and im planes).
+// Every transform works on four independent sequences at once, one per lane
+// of an f32x4 vector ("element" below = one v128 = four lanes).
+//
+//  pass 1 (along y, real input): columns x0..x0+3 form the lanes; rows 2m and
+//    2m+1 are the re and im parts of the packed sequence z[m], m < N = hp/2,
+//    so every load is one contiguous v128. An N-point complex FFT then the
+//    real-FFT post-processing give the bins ky = 0..N of the four columns.
+//  transpose: the bins are written in 4 × 4 blocks into the spectrum, stored
+//    as [kb][x][4]: block kb holds ky = 4kb..4kb+3 as the lanes, for every x.
+//    P = 4·KB ≥ N + 1; lanes ky > N are zero padding.
+//  pass 2 (along x): for each block kb, a wp-point complex FFT of W
+//    contiguous elements, lanes = four ky.
+//  The forward spectrum is kept at twice its true value (the ½ of the real-FFT
+//  post-processing is folded into the cross-power scale).
+//  Inverse: the same steps backwards; an inverse DFT is computed as a forward
+//  one with re and im exchanged (IDFT(x) = swap(DFT(swap(x)))), which in split
+//  layout only swaps two pointers.
+
+// ---------------------------------------------------------------- state
+
+let H: i32 = 0; // padded height (rows)
+let W: i32 = 0; // padded width (columns)
+let N: i32 = 0; // H / 2: length of the packed complex sequence of pass 1
+let P: i32 = 0; // bins ky stored per column: N + 1 rounded up to a multiple of 4
+let KB: i32 = 0; // P / 4 blocks of four bins
+
+let heapTop: usize = 0;
+
+let inputP: usize = 0; // H·W f32, row-major
+let surfaceP: usize = 0; // H·W f32, row-major
+let sRe: usize = 0; // frame spectrum [KB][W][4]
+let sIm: usize = 0;
+let tRe: usize = 0; // template spectrum, same layout
+let tIm: usize = 0;
+// scratch, MAXN elements each
+let aRe: usize = 0;
+let aIm: usize = 0;
+let bRe: usize = 0;
+let bIm: usize = 0;
+let cRe: usize = 0;
+let cIm: usize = 0;
+let dRe: usize = 0;
+let dIm: usize = 0;
+
+let planN: usize = 0; // FFT plans: [stages i32, n i32, (radix i32, twiddles u32) × stages]
+let planW: usize = 0;
+let postTw: usize = 0; // (N+1) × (cos, sin)(2πk/H) f32
+let gyP: usize = 0; // P f32: spectral Gaussian along ky (host-filled), 0 on the padding
+let gxP: usize = 0; // W f32: spectral Gaussian along kx (host-filled)
+let wyP: usize = 0; // P f32: multiplicity of bin ky in the full spectrum (1, 2 or 0)
+
+const MAX_STAGES: i32 = 32;
+// Pass 1 works on strips of MAXB blocks of four columns (64 bytes per row).
+const MAXB: i32 = 4;
+
+// ---------------------------------------------------------------- helpers
+
+@inline function add(a: v128, b: v128): v128 {
+  return f32x4.add(a, b);
+}
+@inline function sub(a: v128, b: v128): v128 {
+  return f32x4.sub(a, b);
+}
+@inline function mul(a: v128, b: v128): v128 {
+  return f32x4.mul(a, b);
+}
+@inline function ld(p: usize): v128 {
+  return v128.load(p);
+}
+@inline function st(p: usize, v: v128): void {
+  v128.store(p, v);
+}
+@inline function splat(p: usize): v128 {
+  return v128.load32_splat(p);
+}
+
+function alloc(bytes: usize): usize {
+  const p = (heapTop + 63) & ~(<usize>63);
+  heapTop = p + bytes;
+  return p;
+}
+
+// ---------------------------------------------------------------- Stockham stages
+//
+// One decimation-in-frequency Stockham stage of radix r on sequences of
+// length n = nc·s: the current sub-transforms have length nc and there are s
+// of them, interleaved. Input element q + s·(p + j·m) (m = nc/r, j < r) goes
+// through an r-point DFT, output j' is multiplied by w_nc^(p·j') and stored at
+// q + s·(r·p + j'). Elements are addressed by byte offset: element e of the
+// input is at xr + e·xs (re) and xi + e·xs (im), likewise for the output.
+// Twiddles: for each p, (r−1) pairs (cos, −sin) of w_nc^(p·j'), j' = 1..r−1.
+
+function stage2(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+  const m = nc >> 1;
+  const inJ = <usize>(s * m) * xs;
+  const outJ = <usize>s * ys;
+  for (let p = 0; p < m; p++) {
+    let xo = <usize>(s * p) * xs;
+    let yo = <usize>(2 * s * p) * ys;
+    if (p == 0) {
+      for (let q = 0; q < s; q++) {
+        const a0r = ld(xr + xo), a0i = ld(xi + xo);
+        const a1r = ld(xr + xo + inJ), a1i = ld(xi + xo + inJ);
+        st(yr + yo, add(a0r, a1r));
+        st(yi + yo, add(a0i, a1i));
+        st(yr + yo + outJ, sub(a0r, a1r));
+        st(yi + yo + outJ, sub(a0i, a1i));
+        xo += xs;
+        yo += ys;
+      }
+    } else {
+      const t = tw + <usize>p * 8;
+      const w1r = splat(t), w1i = splat(t + 4);
+      for (let q = 0; q < s; q++) {
+        const a0r = ld(xr + xo), a0i = ld(xi + xo);
+        const a1r = ld(xr + xo + inJ), a1i = ld(xi + xo + inJ);
+        st(yr + yo, add(a0r, a1r));
+        st(yi + yo, add(a0i, a1i));
+        const dr = sub(a0r, a1r), di = sub(a0i, a1i);
+        st(yr + yo + outJ, sub(mul(dr, w1r), mul(di, w1i)));
+        st(yi + yo + outJ, add(mul(dr, w1i), mul(di, w1r)));
+        xo += xs;
+        yo += ys;
+      }
+    }
+  }
+}
+
+function stage4(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+  const m = nc >> 2;
+  const inJ = <usize>(s * m) * xs;
+  const inJ2 = inJ + inJ;
+  const inJ3 = inJ2 + inJ;
+  const outJ = <usize>s * ys;
+  const outJ2 = outJ + outJ;
+  const outJ3 = outJ2 + outJ;
+  for (let p = 0; p < m; p++) {
+    let xo = <usize>(s * p) * xs;
+    let yo = <usize>(4 * s * p) * ys;
+    if (p == 0) {
+      for (let q = 0; q < s; q++) {
+        const pr = xr + xo, pi = xi + xo;
+        const a0r = ld(pr), a0i = ld(pi);
+        const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+        const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
+        const a3r = ld(pr + inJ3), a3i = ld(pi + inJ3);
+        const t0r = add(a0r, a2r), t0i = add(a0i, a2i);
+        const t1r = sub(a0r, a2r), t1i = sub(a0i, a2i);
+        const t2r = add(a1r, a3r), t2i = add(a1i, a3i);
+        // (a1 − a3)·(−i)
+        const t3r = sub(a1i, a3i), t3i = sub(a3r, a1r);
+        const qr = yr + yo, qi = yi + yo;
+        st(qr, add(t0r, t2r));
+        st(qi, add(t0i, t2i));
+        st(qr + outJ, add(t1r, t3r));
+        st(qi + outJ, add(t1i, t3i));
+        st(qr + outJ2, sub(t0r, t2r));
+        st(qi + outJ2, sub(t0i, t2i));
+        st(qr + outJ3, sub(t1r, t3r));
+        st(qi + outJ3, sub(t1i, t3i));
+        xo += xs;
+        yo += ys;
+      }
+    } else {
+      const t = tw + <usize>p * 24;
+      const w1r = splat(t), w1i = splat(t + 4);
+      const w2r = splat(t + 8), w2i = splat(t + 12);
+      const w3r = splat(t + 16), w3i = splat(t + 20);
+      for (let q = 0; q < s; q++) {
+        const pr = xr + xo, pi = xi + xo;
+        const a0r = ld(pr), a0i = ld(pi);
+        const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+        const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
+        const a3r = ld(pr + inJ3), a3i = ld(pi + inJ3);
+        const t0r = add(a0r, a2r), t0i = add(a0i, a2i);
+        const t1r = sub(a0r, a2r), t1i = sub(a0i, a2i);
+        const t2r = add(a1r, a3r), t2i = add(a1i, a3i);
+        const t3r = sub(a1i, a3i), t3i = sub(a3r, a1r);
+        const qr = yr + yo, qi = yi + yo;
+        st(qr, add(t0r, t2r));
+        st(qi, add(t0i, t2i));
+        const u1r = add(t1r, t3r), u1i = add(t1i, t3i);
+        st(qr + outJ, sub(mul(u1r, w1r), mul(u1i, w1i)));
+        st(qi + outJ, add(mul(u1r, w1i), mul(u1i, w1r)));
+        const u2r = sub(t0r, t2r), u2i = sub(t0i, t2i);
+        st(qr + outJ2, sub(mul(u2r, w2r), mul(u2i, w2i)));
+        st(qi + outJ2, add(mul(u2r, w2i), mul(u2i, w2r)));
+        const u3r = sub(t1r, t3r), u3i = sub(t1i, t3i);
+        st(qr + outJ3, sub(mul(u3r, w3r), mul(u3i, w3i)));
+        st(qi + outJ3, add(mul(u3r, w3i), mul(u3i, w3r)));
+        xo += xs;
+        yo += ys;
+      }
+    }
+  }
+}
+
+// sin(2π/3)
+const S3: f32 = 0.8660254037844386;
+
+function stage3(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+  const m = nc / 3;
+  const inJ = <usize>(s * m) * xs;
+  const inJ2 = inJ + inJ;
+  const outJ = <usize>s * ys;
+  const outJ2 = outJ + outJ;
+  const half = f32x4.splat(0.5);
+  const s3 = f32x4.splat(S3);
+  for (let p = 0; p < m; p++) {
+    let xo = <usize>(s * p) * xs;
+    let yo = <usize>(3 * s * p) * ys;
+    const t = tw + <usize>p * 16;
+    const w1r = splat(t), w1i = splat(t + 4);
+    const w2r = splat(t + 8), w2i = splat(t + 12);
+    for (let q = 0; q < s; q++) {
+      const pr = xr + xo, pi = xi + xo;
+      const a0r = ld(pr), a0i = ld(pi);
+      const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+      const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
+      const tr = add(a1r, a2r), ti = add(a1i, a2i);
+      const dr = mul(s3, sub(a1r, a2r)), di = mul(s3, sub(a1i, a2i));
+      const br = sub(a0r, mul(half, tr)), bi = sub(a0i, mul(half, ti));
+      const qr = yr + yo, qi = yi + yo;
+      st(qr, add(a0r, tr));
+      st(qi, add(a0i, ti));
+      // y1 = b − i·d, y2 = b + i·d (d already scaled by sin(2π/3))
+      const y1r = add(br, di), y1i = sub(bi, dr);
+      const y2r = sub(br, di), y2i = add(bi, dr);
+      if (p == 0) {
+        st(qr + outJ, y1r);
+        st(qi + outJ, y1i);
+        st(qr + outJ2, y2r);
+        st(qi + outJ2, y2i);
+      } else {
+        st(qr + outJ, sub(mul(y1r, w1r), mul(y1i, w1i)));
+        st(qi + outJ, add(mul(y1r, w1i), mul(y1i, w1r)));
+        st(qr + outJ2, sub(mul(y2r, w2r), mul(y2i, w2i)));
+        st(qi + outJ2, add(mul(y2r, w2i), mul(y2i, w2r)));
+      }
+      xo += xs;
+      yo += ys;
+    }
+  }
+}
+
+// cos and sin of 2π/5 and 4π/5
+const C51: f32 = 0.30901699437494745;
+const C52: f32 = -0.8090169943749475;
+const S51: f32 = 0.9510565162951535;
+const S52: f32 = 0.5877852522924731;
+
+function stage5(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+  const m = nc / 5;
+  const inJ = <usize>(s * m) * xs;
+  const outJ = <usize>s * ys;
+  const c1 = f32x4.splat(C51), c2 = f32x4.splat(C52);
+  const s1 = f32x4.splat(S51), s2 = f32x4.splat(S52);
+  for (let p = 0; p < m; p++) {
+    let xo = <usize>(s * p) * xs;
+    let yo = <usize>(5 * s * p) * ys;
+    const t = tw + <usize>p * 32;
+    for (let q = 0; q < s; q++) {
+      const pr = xr + xo, pi = xi + xo;
+      const a0r = ld(pr), a0i = ld(pi);
+      const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+      const a2r = ld(pr + 2 * inJ), a2i = ld(pi + 2 * inJ);
+      const a3r = ld(pr + 3 * inJ), a3i = ld(pi + 3 * inJ);
+      const a4r = ld(pr + 4 * inJ), a4i = ld(pi + 4 * inJ);
+      const t1r = add(a1r, a4r), t1i = add(a1i, a4i);
+      const t2r = add(a2r, a3r), t2i = add(a2i, a3i);
+      const d1r = sub(a1r, a4r), d1i = sub(a1i, a4i);
+      const d2r = sub(a2r, a3r), d2i = sub(a2i, a3i);
+      const b1r = add(a0r, add(mul(c1, t1r), mul(c2, t2r)));
+      const b1i = add(a0i, add(mul(c1, t1i), mul(c2, t2i)));
+      const b2r = add(a0r, add(mul(c2, t1r), mul(c1, t2r)));
+      const b2i = add(a0i, add(mul(c2, t1i), mul(c1, t2i)));
+      const e1r = add(mul(s1, d1r), mul(s2, d2r));
+      const e1i = add(mul(s1, d1i), mul(s2, d2i));
+      const e2r = sub(mul(s2, d1r), mul(s1, d2r));
+      const e2i = sub(mul(s2, d1i), mul(s1, d2i));
+      // y1 = b1 − i·e1, y4 = b1 + i·e1, y2 = b2 − i·e2, y3 = b2 + i·e2
+      const y1r = add(b1r, e1i), y1i = sub(b1i, e1r);
+      const y4r = sub(b1r, e1i), y4i = add(b1i, e1r);
+      const y2r = add(b2r, e2i), y2i = sub(b2i, e2r);
+      const y3r = sub(b2r, e2i), y3i = add(b2i, e2r);
+      const qr = yr + yo, qi = yi + yo;
+      st(qr, add(a0r, add(t1r, t2r)));
+      st(qi, add(a0i, add(t1i, t2i)));
+      if (p == 0) {
+        st(qr + outJ, y1r);
+        st(qi + outJ, y1i);
+        st(qr + 2 * outJ, y2r);
+        st(qi + 2 * outJ, y2i);
+        st(qr + 3 * outJ, y3r);
+        st(qi + 3 * outJ, y3i);
+        st(qr + 4 * outJ, y4r);
+        st(qi + 4 * outJ, y4i);
+      } else {
+        const w1r = splat(t), w1i = splat(t + 4);
+        st(qr + outJ, sub(mul(y1r, w1r), mul(y1i, w1i)));
+        st(qi + outJ, add(mul(y1r, w1i), mul(y1i, w1r)));
+        const w2r = splat(t + 8), w2i = splat(t + 12);
+        st(qr + 2 * outJ, sub(mul(y2r, w2r), mul(y2i, w2i)));
+        st(qi + 2 * outJ, add(mul(y2r, w2i), mul(y2i, w2r)));
+        const w3r = splat(t + 16), w3i = splat(t + 20);
+        st(qr + 3 * outJ, sub(mul(y3r, w3r), mul(y3i, w3i)));
+        st(qi + 3 * outJ, add(mul(y3r, w3i), mul(y3i, w3r)));
+        const w4r = splat(t + 24), w4i = splat(t + 28);
+        st(qr + 4 * outJ, sub(mul(y4r, w4r), mul(y4i, w4i)));
+        st(qi + 4 * outJ, add(mul(y4r, w4i), mul(y4i, w4r)));
+      }
+      xo += xs;
+      yo += ys;
+    }
+  }
+}
+
+/**
+ * Forward complex FFTs of n = plan length, `batch` × four lanes at once, from
+ * (sr, si, stride ss) to (dr, di, stride ds). Element t of sequence b is
+ * element t·batch + b: the batch is interleaved innermost, which is the same
+ * as starting the Stockham recursion at stride s = batch (twiddles unchanged).
+ * Intermediate stages ping-pong between scratch buffers a and b, so the
+ * source may equal the destination.
+ */
+function fft(plan: usize, batch: i32, sr: usize, si: usize, ss: usize, dr: usize, di: usize, ds: usize): void {
+  const L = load<i32>(plan);
+  let nc = load<i32>(plan, 4);
+  let s = batch;
+  let xr = sr, xi = si, xs = ss;
+  for (let i = 0; i < L; i++) {
+    const e = plan + 8 + (<usize>i << 3);
+    const r = load<i32>(e);
+    const tw = <usize>load<u32>(e, 4);
+    let yr: usize, yi: usize, ys: usize;
+    if (i == L - 1) {
+      yr = dr;
+      yi = di;
+      ys = ds;
+    } else if ((i & 1) == 0) {
+      yr = aRe;
+      yi = aIm;
+      ys = 16;
+    } else {
+      yr = bRe;
+      yi = bIm;
+      ys = 16;
+    }
+    if (r == 4) stage4(nc, s, xr, xi, xs, yr, yi, ys, tw);
+    else if (r == 2) stage2(nc, s, xr, xi, xs, yr, yi, ys, tw);
+    else if (r == 3) stage3(nc, s, xr, xi, xs, yr, yi, ys, tw);
+    else stage5(nc, s, xr, xi, xs, yr, yi, ys, tw);
+    xr = yr;
+    xi = yi;
+    xs = ys;
+    nc /= r;
+    s *= r;
+  }
+}
+
+// ---------------------------------------------------------------- plans
+
+/** Radix of stage i for length n: 4s first, then 2, 3s, 5s; 0 past the end. */
+function radixAt(n: i32, i: i32): i32 {
+  let k = 0;
+  let r = n;
+  while (r % 4 == 0) {
+    if (k == i) return 4;
+    k++;
+    r /= 4;
+  }
+  while (r % 2 == 0) {
+    if (k == i) return 2;
+    k++;
+    r /= 2;
+  }
+  while (r % 3 == 0) {
+    if (k == i) return 3;
+    k++;
+    r /= 3;
+  }
+  while (r % 5 == 0) {
+    if (k == i) return 5;
+    k++;
+    r /= 5;
+  }
+  return 0;
+}
+
+/** Fills a plan for length n (stage list and twiddles at the given area). */
+function buildPlan(plan: usize, n: i32, twArea: usize): void {
+  let L = 0;
+  let nc = n;
+  let tw = twArea;
+  while (nc > 1) {
+    const r = radixAt(n, L);
+    const m = nc / r;
+    store<i32>(plan + 8 + (<usize>L << 3), r);
+    store<u32>(plan + 8 + (<usize>L << 3), <u32>tw, 4);
+    for (let p = 0; p < m; p++) {
+      for (let j = 1; j < r; j++) {
+        const k = (p * j) % nc;
+        const a = (-2.0 * Math.PI * <f64>k) / <f64>nc;
+        store<f32>(tw, <f32>Math.cos(a));
+        store<f32>(tw, <f32>Math.sin(a), 4);
+        tw += 8;
+      }
+    }
+    nc = m;
+    L++;
+  }
+  store<i32>(plan, L);
+  store<i32>(plan, n, 4);
+}
+
+function isFast(n: i32): bool {
+  if (n < 4 || n % 4 != 0) return false;
+  let r = n;
+  while (r % 2 == 0) r /= 2;
+  while (r % 3 == 0) r /= 3;
+  while (r % 5 == 0) r /= 5;
+  return r == 1;
+}
+
+/**
+ * Lays out all buffers for an h × w correlator and precomputes the plans.
+ * Returns 0, or 1 for an unsupported size, 2 when memory cannot grow, 3 when
+ * called twice.
+ */
+export function init(h: i32, w: i32): i32 {
+  if (H != 0) return 3;
+  if (!isFast(h) || !isFast(w)) return 1;
+  H = h;
+  W = w;
+  N = h >> 1;
+  P = (N + 1 + 3) & ~3;
+  KB = P >> 2;
+  let maxn = P * MAXB;
+  if (W > maxn) maxn = W;
+  heapTop = __heap_base;
+  const planBytes = <usize>(8 + 8 * MAX_STAGES);
+  planN = alloc(planBytes);
+  planW = alloc(planBytes);
+  const twN = alloc(<usize>N * 16);
+  const twW = alloc(<usize>W * 16);
+  postTw = alloc(<usize>(N + 1) * 8);
+  gyP = alloc(<usize>P * 4);
+  gxP = alloc(<usize>W * 4);
+  wyP = alloc(<usize>P * 4);
+  const img = <usize>H * <usize>W * 4;
+  inputP = alloc(img);
+  surfaceP = alloc(img);
+  const spec = <usize>P * <usize>W * 4;
+  sRe = alloc(spec);
+  sIm = alloc(spec);
+  tRe = alloc(spec);
+  tIm = alloc(spec);
+  const scr = <usize>maxn * 16;
+  aRe = alloc(scr);
+  aIm = alloc(scr);
+  bRe = alloc(scr);
+  bIm = alloc(scr);
+  cRe = alloc(scr);
+  cIm = alloc(scr);
+  dRe = alloc(scr);
+  dIm = alloc(scr);
+  const pages = <i32>((heapTop + 65535) >> 16);
+  const have = memory.size();
+  if (pages > have && memory.grow(pages - have) < 0) return 2;
+
+  buildPlan(planN, N, twN);
+  buildPlan(planW, W, twW);
+  for (let k = 0; k <= N; k++) {
+    let c: f64, s: f64;
+    if (k == 0) {
+      c = 1;
+      s = 0;
+    } else if (k == N) {
+      c = -1;
+      s = 0;
+    } else if (2 * k == N) {
+      c = 0;
+      s = 1;
+    } else {
+      const a = (2.0 * Math.PI * <f64>k) / <f64>H;
+      c = Math.cos(a);
+      s = Math.sin(a);
+    }
+    store<f32>(postTw + (<usize>k << 3), <f32>c);
+    store<f32>(postTw + (<usize>k << 3), <f32>s, 4);
+  }
+  for (let k = 0; k < P; k++) {
+    const m: f32 = k == 0 || k == N ? 1 : k < N ? 2 : 0;
+    store<f32>(wyP + (<usize>k << 2), m);
+  }
+  return 0;
+}
+
+export function inputPtr(): usize {
+  return inputP;
+}
+export function surfacePtr(): usize {
+  return surfaceP;
+}
+export function gyPtr(): usize {
+  return gyP;
+}
+export function gxPtr(): usize {
+  return gxP;
+}
+
+// ---------------------------------------------------------------- pass 1
+
+/**
+ * 4 × 4 transpose: element i of the source (at src + i·ss) holds four lanes;
+ * element j of the destination (at dst + j·ds) gets lane j of source 0..3.
+ */
+@inline function transpose4(src: usize, ss: usize, dst: usize, ds: usize): void {
+  const a = ld(src), b = ld(src + ss), c = ld(src + 2 * ss), d = ld(src + 3 * ss);
+  const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+  st(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+  st(dst + ds, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+  st(dst + 2 * ds, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+  st(dst + 3 * ds, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+}
+
+/**
+ * Forward pass 1 on the strip of columns x0 .. x0 + 4·nb − 1 of the input
+ * (nb blocks of four columns), into spectrum block columns of (xr, xi). The
+ * strip is first gathered into a contiguous buffer (one cache line per row
+ * and plane for nb = 4), element t·nb + b holding z[t] of block b; power-of-two
+ * row strides would otherwise thrash the cache. Bins are twice the true DFT.
+ */
+function forwardStrip(x0: i32, nb: i32, xr: usize, xi: usize): void {
+  const rowB = <usize>W << 2;
+  const eb = <usize>nb << 4; // bytes per batched element
+  // gather: rows 2t (re) and 2t+1 (im)
+  let src = inputP + (<usize>x0 << 2);
+  let dst: usize = 0;
+  for (let t = 0; t < N; t++) {
+    for (let o: usize = 0; o < eb; o += 16) {
+      st(cRe + dst + o, ld(src + o));
+      st(cIm + dst + o, ld(src + rowB + o));
+    }
+    src += rowB << 1;
+    dst += eb;
+  }
+  fft(planN, nb, cRe, cIm, 16, cRe, cIm, 16);
+  // Post-processing: X[k] = A + W^k·(−i)·B with A = Z[k] + conj Z[N−k],
+  // B = Z[k] − conj Z[N−k], W^k = (c, −s): X.re = Ar + c·Bi − s·Br,
+  // X.im = Ai − c·Br − s·Bi. k = 0 and k = N both use Z[0] twice:
+  // X[0] = 2(Z0.re + Z0.im), X[N] = 2(Z0.re − Z0.im), both real.
+  const two = f32x4.splat(2);
+  const zero = f32x4.splat(0);
+  const nOff = <usize>N * eb;
+  for (let o: usize = 0; o < eb; o += 16) {
+    const z0r = ld(cRe + o), z0i = ld(cIm + o);
+    st(dRe + o, mul(two, add(z0r, z0i)));
+    st(dIm + o, zero);
+    st(dRe + nOff + o, mul(two, sub(z0r, z0i)));
+    st(dIm + nOff + o, zero);
+  }
+  for (let k = 1; k < N; k++) {
+    const ko = <usize>k * eb;
+    const mo = <usize>(N - k) * eb;
+    const t = postTw + (<usize>k << 3);
+    const c = splat(t), s = splat(t + 4);
+    for (let o: usize = 0; o < eb; o += 16) {
+      const zr = ld(cRe + ko + o), zi = ld(cIm + ko + o);
+      const yr = ld(cRe + mo + o), yi = ld(cIm + mo + o);
+      const ar = add(zr, yr), ai = sub(zi, yi);
+      const br = sub(zr, yr), bi = add(zi, yi);
+      st(dRe + ko + o, sub(add(ar, mul(c, bi)), mul(s, br)));
+      st(dIm + ko + o, sub(sub(ai, mul(c, br)), mul(s, bi)));
+    }
+  }
+  const padEnd = <usize>P * eb;
+  for (let o = <usize>(N + 1) * eb; o < padEnd; o += 16) {
+    st(dRe + o, zero);
+    st(dIm + o, zero);
+  }
+  // transpose 4 × 4 blocks (4 bins × 4 columns) into [kb][x][4]
+  const blk = <usize>W << 4;
+  let so: usize = 0;
+  let o = <usize>x0 << 4; // element x0 of block 0
+  for (let kb = 0; kb < KB; kb++) {
+    for (let b = 0; b < nb; b++) {
+      const bo = <usize>b << 4;
+      transpose4(dRe + so + bo, eb, xr + o + (bo << 2), 16);
+      transpose4(dIm + so + bo, eb, xi + o + (bo << 2), 16);
+    }
+    so += eb << 2;
+    o += blk;
+  }
+}
+
+/** Inverse pass 1: spectrum (sRe, sIm) to the strip x0 .. x0 + 4·nb − 1 of the surface. */
+function inverseStrip(x0: i32, nb: i32): void {
+  const eb = <usize>nb << 4;
+  const blk = <usize>W << 4;
+  let so: usize = 0;
+  let o = <usize>x0 << 4;
+  for (let kb = 0; kb < KB; kb++) {
+    for (let b = 0; b < nb; b++) {
+      const bo = <usize>b << 4;
+      transpose4(sRe + o + (bo << 2), 16, dRe + so + bo, eb);
+      transpose4(sIm + o + (bo << 2), 16, dIm + so + bo, eb);
+    }
+    so += eb << 2;
+    o += blk;
+  }
+  // The bins ky = 0 and ky = N of a real column are real: their imaginary
+  // parts (rounding noise) are dropped, as irfft does.
+  // Z'[0] = (Y0 + YN) + i (Y0 − YN)
+  const nOff = <usize>N * eb;
+  for (let o: usize = 0; o < eb; o += 16) {
+    const y0r = ld(dRe + o), ynr = ld(dRe + nOff + o);
+    st(cRe + o, add(y0r, ynr));
+    st(cIm + o, sub(y0r, ynr));
+  }
+  // Z'[k] = A + i·W^−k·B, A = Y[k] + conj Y[N−k], B = Y[k] − conj Y[N−k],
+  // W^−k = (c, s): Z'.re = Ar − c·Bi − s·Br, Z'.im = Ai + c·Br − s·Bi.
+  for (let k = 1; k < N; k++) {
+    const ko = <usize>k * eb;
+    const mo = <usize>(N - k) * eb;
+    const t = postTw + (<usize>k << 3);
+    const c = splat(t), s = splat(t + 4);
+    for (let o: usize = 0; o < eb; o += 16) {
+      const yr = ld(dRe + ko + o), yi = ld(dIm + ko + o);
+      const ur = ld(dRe + mo + o), ui = ld(dIm + mo + o);
+      const ar = add(yr, ur), ai = sub(yi, ui);
+      const br = sub(yr, ur), bi = add(yi, ui);
+      st(cRe + ko + o, sub(sub(ar, mul(c, bi)), mul(s, br)));
+      st(cIm + ko + o, sub(add(ai, mul(c, br)), mul(s, bi)));
+    }
+  }
+  // IDFT via swapped DFT: output re (= IDFT im) → odd rows, output im → even rows.
+  fft(planN, nb, cIm, cRe, 16, dRe, dIm, 16);
+  const rowB = <usize>W << 2;
+  let dst = surfaceP + (<usize>x0 << 2);
+  let src: usize = 0;
+  for (let t = 0; t < N; t++) {
+    for (let o: usize = 0; o < eb; o += 16) {
+      st(dst + o, ld(dIm + src + o));
+      st(dst + rowB + o, ld(dRe + src + o));
+    }
+    dst += rowB << 1;
+    src += eb;
+  }
+}
+
+/** Forward pass 1 over all strips. */
+function forwardColumns(xr: usize, xi: usize): void {
+  const strip = MAXB << 2;
+  for (let x0 = 0; x0 < W; x0 += strip) {
+    const nb = W - x0 >= strip ? MAXB : (W - x0) >> 2;
+    forwardStrip(x0, nb, xr, xi);
+  }
+}
+
+/** Inverse pass 1 over all strips. */
+function inverseColumns(): void {
+  const strip = MAXB << 2;
+  for (let x0 = 0; x0 < W; x0 += strip) {
+    const nb = W - x0 >= strip ? MAXB : (W - x0) >> 2;
+    inverseStrip(x0, nb);
+  }
+}
+
+// ---------------------------------------------------------------- entry points
+
+function forward(xr: usize, xi: usize): void {
+  forwardColumns(xr, xi);
+  const blk = <usize>W << 4;
+  for (let kb = 0; kb < KB; kb++) {
+    const o = <usize>kb * blk;
+    fft(planW, 1, xr + o, xi + o, 16, xr + o, xi + o, 16);
+  }
+}
+
+export function setTemplate(): void {
+  forward(tRe, tIm);
+}
+
+/** mode 0: normalization none; mode 1: phase. */
+export function correlate(mode: i32): void {
+  forwardColumns(sRe, sIm);
+  const blk = <usize>W << 4;
+  const hw = <f64>H * <f64>W;
+  if (mode == 0) {
+    // Spectra are twice the true ones: C is 4× and the inverse gains H·W.
+    const scale = f32x4.splat(<f32>(1.0 / (4.0 * hw)));
+    for (let kb = 0; kb < KB; kb++) {
+      const o = <usize>kb * blk;
+      fft(planW, 1, sRe + o, sIm + o, 16, cRe, cIm, 16);
+      for (let x: usize = 0; x < blk; x += 16) {
+        const fr = ld(cRe + x), fi = ld(cIm + x);
+        const gr = ld(tRe + o + x), gi = ld(tIm + o + x);
+        st(cRe + x, mul(scale, add(mul(fr, gr), mul(fi, gi))));
+        st(cIm + x, mul(scale, sub(mul(fi, gr), mul(fr, gi))));
+      }
+      fft(planW, 1, cIm, cRe, 16, sIm + o, sRe + o, 16);
+    }
+  } else {
+    // C = F·conj(T), kept in the spectrum buffer; Σ|C| over the full spectrum.
+    let total: f64 = 0;
+    for (let kb = 0; kb < KB; kb++) {
+      const o = <usize>kb * blk;
+      fft(planW, 1, sRe + o, sIm + o, 16, sRe + o, sIm + o, 16);
+      let acc = f32x4.splat(0);
+      for (let x: usize = 0; x < blk; x += 16) {
+        const fr = ld(sRe + o + x), fi = ld(sIm + o + x);
+        const gr = ld(tRe + o + x), gi = ld(tIm + o + x);
+        const cr = add(mul(fr, gr), mul(fi, gi));
+        const ci = sub(mul(fi, gr), mul(fr, gi));
+        st(sRe + o + x, cr);
+        st(sIm + o + x, ci);
+        acc = add(acc, f32x4.sqrt(add(mul(cr, cr), mul(ci, ci))));
+      }
+      acc = mul(acc, ld(wyP + (<usize>kb << 4)));
+      total +=
+        <f64>f32x4.extract_lane(acc, 0) +
+        <f64>f32x4.extract_lane(acc, 1) +
+        <f64>f32x4.extract_lane(acc, 2) +
+        <f64>f32x4.extract_lane(acc, 3);
+    }
+    let e = <f32>((1e-6 * total) / hw);
+    // All-zero cross-power: any positive ε gives R = 0 rather than 0/0.
+    if (!(e > 0)) e = 1;
+    const eps = f32x4.splat(e);
+    const inv = <f32>(1.0 / hw);
+    for (let kb = 0; kb < KB; kb++) {
+      const o = <usize>kb * blk;
+      const gy = mul(ld(gyP + (<usize>kb << 4)), f32x4.splat(inv));
+      let gx = gxP;
+      for (let x: usize = 0; x < blk; x += 16) {
+        const cr = ld(sRe + o + x), ci = ld(sIm + o + x);
+        const mag = f32x4.sqrt(add(mul(cr, cr), mul(ci, ci)));
+        const f = f32x4.div(mul(gy, splat(gx)), add(mag, eps));
+        st(cRe + x, mul(cr, f));
+        st(cIm + x, mul(ci, f));
+        gx += 4;
+      }
+      fft(planW, 1, cIm, cRe, 16, sIm + o, sRe + o, 16);
+    }
+  }
+  inverseColumns();
+}

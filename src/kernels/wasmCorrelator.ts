@@ -1,0 +1,144 @@
+import {
+  type Correlator,
+  type CorrelatorOptions,
+  fastSize,
+  phasePeakScale,
+  spectralGaussian,
+} from './correlator.js';
+
+/**
+ * The float32 WebAssembly SIMD correlator (docs/fft-wasm.md), compiled from
+ * `src/kernels/wasm/assembly/correlate.ts` to `dist/kernels/correlate.wasm`.
+ *
+ * Kernels stay free of Node APIs: the compiled module (or its bytes) is given
+ * to `WasmCorrelator.create()`; `src/stream/wasmModule.ts` loads it from disk.
+ * Each correlator owns its own instance and linear memory, laid out once at
+ * construction (memory never grows afterwards, so `input` and `surface` stay
+ * valid views); nothing is allocated per frame.
+ */
+
+declare const wasmModuleBrand: unique symbol;
+
+/**
+ * A compiled `WebAssembly.Module` of correlate.wasm. The project's `lib`
+ * setting does not declare the WebAssembly JS API, so it is typed here
+ * structurally, as an opaque handle.
+ */
+export interface CorrelatorWasmModule {
+  readonly [wasmModuleBrand]: true;
+}
+
+/** Bytes of correlate.wasm or the module compiled from them. */
+export type CorrelatorWasmSource = CorrelatorWasmModule | ArrayBuffer | ArrayBufferView;
+
+interface WasmApi {
+  Module: new (bytes: ArrayBuffer | ArrayBufferView) => CorrelatorWasmModule;
+  Instance: new (
+    module: CorrelatorWasmModule,
+    imports: Record<string, Record<string, unknown>>,
+  ) => { readonly exports: unknown };
+}
+
+interface CorrelateExports {
+  readonly memory: { readonly buffer: ArrayBuffer };
+  init(h: number, w: number): number;
+  inputPtr(): number;
+  surfacePtr(): number;
+  gyPtr(): number;
+  gxPtr(): number;
+  setTemplate(): void;
+  correlate(mode: number): void;
+}
+
+function wasmApi(): WasmApi {
+  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (api === undefined) throw new Error('WebAssembly is not available in this runtime');
+  return api;
+}
+
+/** Compiles correlate.wasm from its bytes (synchronously). */
+export function compileCorrelatorModule(bytes: ArrayBuffer | ArrayBufferView): CorrelatorWasmModule {
+  const api = wasmApi();
+  return new api.Module(bytes);
+}
+
+function isBytes(source: CorrelatorWasmSource): source is ArrayBuffer | ArrayBufferView {
+  return source instanceof ArrayBuffer || ArrayBuffer.isView(source);
+}
+
+const INIT_ERRORS: Record<number, string> = {
+  1: 'unsupported size',
+  2: 'out of WebAssembly memory',
+  3: 'instance already initialised',
+};
+
+export class WasmCorrelator implements Correlator {
+  readonly hp: number;
+  readonly wp: number;
+  readonly input: Float32Array;
+  readonly surface: Float32Array;
+  readonly phasePeakScale: number;
+  private exports: CorrelateExports | null;
+  private readonly mode: number;
+
+  private constructor(exports: CorrelateExports, hp: number, wp: number, opts: CorrelatorOptions) {
+    this.hp = hp;
+    this.wp = wp;
+    this.mode = opts.normalization === 'phase' ? 1 : 0;
+    const rc = exports.init(hp, wp);
+    if (rc !== 0) {
+      throw new RangeError(`WasmCorrelator ${hp}×${wp}: ${INIT_ERRORS[rc] ?? `init failed (${rc})`}`);
+    }
+    // Memory is sized once by init() and never grows, so these views stay valid.
+    const buf = exports.memory.buffer;
+    this.input = new Float32Array(buf, exports.inputPtr(), hp * wp);
+    this.surface = new Float32Array(buf, exports.surfacePtr(), hp * wp);
+    // Spectral Gaussian: bins ky = 0..hp/2 along y (the rest is padding, left 0), all kx.
+    const gy = spectralGaussian(hp, opts.phaseSigma);
+    const gx = spectralGaussian(wp, opts.phaseSigma);
+    new Float32Array(buf, exports.gyPtr(), hp / 2 + 1).set(gy.subarray(0, hp / 2 + 1));
+    new Float32Array(buf, exports.gxPtr(), wp).set(gx);
+    this.phasePeakScale = phasePeakScale(hp, wp, opts.phaseSigma);
+    this.exports = exports;
+  }
+
+  /**
+   * A correlator of padded size hp × wp (each a fast size: a multiple of 4 of
+   * the form 2^a 3^b 5^c, see `fastSize`), with its own WebAssembly instance.
+   */
+  static create(source: CorrelatorWasmSource, hp: number, wp: number, opts: CorrelatorOptions): WasmCorrelator {
+    for (const n of [hp, wp]) {
+      if (!Number.isInteger(n) || n < 4 || fastSize(n) !== n) {
+        throw new RangeError(`WasmCorrelator: ${hp}×${wp} is not a padded fast size (see fastSize)`);
+      }
+    }
+    const api = wasmApi();
+    const module = isBytes(source) ? new api.Module(source) : source;
+    const instance = new api.Instance(module, {
+      env: {
+        abort: () => {
+          throw new Error('correlate.wasm aborted');
+        },
+      },
+    });
+    return new WasmCorrelator(instance.exports as CorrelateExports, hp, wp, opts);
+  }
+
+  setTemplate(): void {
+    this.live().setTemplate();
+  }
+
+  correlate(): void {
+    this.live().correlate(this.mode);
+  }
+
+  /** Drops the instance; its memory is reclaimed by the garbage collector. */
+  dispose(): void {
+    this.exports = null;
+  }
+
+  private live(): CorrelateExports {
+    if (this.exports === null) throw new Error('WasmCorrelator used after dispose()');
+    return this.exports;
+  }
+}

@@ -1,0 +1,112 @@
+import type { Frame } from '../ingest/frame.js';
+
+/**
+ * Replay pacing: frames are released no earlier than their time in the
+ * recording divided by `speed`, measured from the first frame. Lossless: a
+ * slow consumer just makes the replay late, it never skips a frame.
+ */
+export async function* pacedReplay(frames: AsyncIterable<Frame>, speed: number, now: () => number): AsyncGenerator<Frame> {
+  let start = -1;
+  let t0 = 0;
+  for await (const f of frames) {
+    if (start < 0) {
+      start = now();
+      t0 = f.t;
+    }
+    const due = start + (f.t - t0) / speed;
+    const wait = due - now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    yield f;
+  }
+}
+
+/**
+ * A live source's frames as they come, through a bounded queue: when the
+ * consumer falls behind, the oldest waiting frame is dropped (and counted)
+ * so that the newest are always processed and the camera never waits.
+ * `fps` (for sources that produce on demand, like the simulator) makes the
+ * queue pull one frame per 1/fps seconds on its own clock.
+ */
+export class LiveQueue {
+  dropped = 0;
+  received = 0;
+  private readonly buf: Frame[] = [];
+  private waiter: (() => void) | null = null;
+  private done = false;
+  private error: unknown = null;
+  private stopped = false;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly onDrop?: (f: Frame) => void,
+  ) {}
+
+  /** Starts pulling from `frames`; paced at `fps` when given. */
+  start(frames: AsyncIterable<Frame>, fps?: number): void {
+    void this.pump(frames, fps);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake();
+  }
+
+  get depth(): number {
+    return this.buf.length;
+  }
+
+  private async pump(frames: AsyncIterable<Frame>, fps?: number): Promise<void> {
+    const period = fps ? 1000 / fps : 0;
+    let next = performance.now();
+    try {
+      for await (const f of frames) {
+        if (this.stopped) break;
+        this.push(f);
+        if (period > 0) {
+          next += period;
+          const wait = next - performance.now();
+          // Behind by more than a frame: restart the clock rather than burst to catch up.
+          if (wait < -period) next = performance.now();
+          else if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        if (this.stopped) break;
+      }
+    } catch (e) {
+      this.error = e;
+    }
+    this.done = true;
+    this.wake();
+  }
+
+  private push(f: Frame): void {
+    this.received++;
+    if (this.buf.length >= this.capacity) {
+      const old = this.buf.shift() as Frame;
+      this.dropped++;
+      this.onDrop?.(old);
+    }
+    this.buf.push(f);
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  async *frames(): AsyncGenerator<Frame> {
+    for (;;) {
+      if (this.buf.length > 0) {
+        yield this.buf.shift() as Frame;
+        continue;
+      }
+      if (this.stopped) return;
+      if (this.done) {
+        if (this.error) throw this.error;
+        return;
+      }
+      await new Promise<void>((r) => (this.waiter = r));
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import type { Config } from '../config/schema.js';
+import type { Frame, FrameSource, SourceInfo } from '../ingest/frame.js';
+import { type CorrelatorFactory, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
+import type { Hub } from './hub.js';
+import { LiveQueue, pacedReplay } from './pacing.js';
+
+/**
+ * The pipeline: source → register → warp → (measure) → hub. It owns the
+ * order of things and the bookkeeping (arrival times, drops, the `end` line);
+ * the numeric work is in src/kernels.
+ */
+export interface PipelineOptions {
+  config: Config;
+  source: FrameSource;
+  hub: Hub;
+  correlators: CorrelatorFactory;
+  /** Aborting stops the source; the pipeline drains what it has and ends cleanly. */
+  signal?: AbortSignal;
+  /** Called with each registered frame while its registered pixels are valid. */
+  onRegistered?: (r: RegisteredFrame) => void;
+  /** Live counters, updated as frames go through (for status lines and, later, /metrics). */
+  counters?: PipelineCounters;
+}
+
+export interface PipelineCounters {
+  received: number;
+  processed: number;
+  dropped: number;
+  queueDepth: number;
+  backlog: number;
+}
+
+export function newCounters(): PipelineCounters {
+  return { received: 0, processed: 0, dropped: 0, queueDepth: 0, backlog: 0 };
+}
+
+export interface PipelineSummary {
+  info: SourceInfo;
+  frames: number;
+  dropped: number;
+  errors: number;
+}
+
+export function motionOptions(cfg: Config): MotionOptions {
+  const r = cfg.registration;
+  return {
+    window: r.window,
+    windowFraction: r.windowFraction,
+    normalization: r.normalization,
+    phaseSigma: r.phaseSigma,
+    maxShift: r.maxShift,
+    windowCorrection: r.windowCorrection === 'on',
+    minPeak: r.minPeak,
+    minQuality: r.minQuality,
+    channel: r.channel,
+    prefilter: r.prefilter,
+    dogSigmaLow: r.dogSigmaLow,
+    dogSigmaHigh: r.dogSigmaHigh,
+    border: r.border,
+    borderValue: r.borderValue,
+    templateFrames: cfg.template.frames,
+    templateUpdate: cfg.template.update,
+    templateRate: cfg.template.rate,
+    templateUpdateEvery: cfg.template.updateEvery,
+    templateRecentreEvery: cfg.template.recentreEvery,
+  };
+}
+
+/** Rounds for the record: 1e-6 px is far below any registration error and keeps lines short. */
+export function round6(v: number | null): number | null {
+  return v === null || !Number.isFinite(v) ? null : Math.round(v * 1e6) / 1e6;
+}
+
+/** The pipeline's view of the frames: live through a drop-oldest queue, replay paced or not. */
+function framesOf(source: FrameSource, info: SourceInfo, cfg: Config, live: LiveQueue | null): AsyncIterable<Frame> {
+  if (live) {
+    live.start(source.frames(), info.fps);
+    return live.frames();
+  }
+  const speed = cfg.replay.speed;
+  if (speed === 'max') return source.frames();
+  const factor = speed === 'realtime' ? 1 : speed;
+  return pacedReplay(source.frames(), factor, () => performance.now());
+}
+
+export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummary> {
+  const { config, source, hub, signal } = opts;
+  const counters = opts.counters ?? newCounters();
+  const info = await source.open();
+  hub.publish('meta', {
+    type: 'meta',
+    version: 1,
+    source: info.uri,
+    width: info.width,
+    height: info.height,
+    channels: info.channels,
+    dtype: info.dtype,
+    config: config as unknown as Record<string, unknown>,
+  });
+
+  const mc = new MotionCorrector(info.width, info.height, info.channels, motionOptions(config), opts.correlators, () =>
+    performance.now(),
+  );
+  const arrival = new Map<number, number>();
+  let frames = 0;
+  let errors = 0;
+  const live = info.live ? new LiveQueue(config.live.queue, (f) => arrival.delete(f.seq)) : null;
+  const onAbort = (): void => live?.stop();
+  signal?.addEventListener('abort', onAbort);
+
+  const emit = (r: RegisteredFrame): void => {
+    const f = r.frame;
+    const t0 = arrival.get(f.seq);
+    arrival.delete(f.seq);
+    opts.onRegistered?.(r);
+    const msg: Record<string, unknown> & { type: string } = {
+      type: 'frame',
+      seq: f.seq,
+      t: round6(f.t),
+      shift: { dy: round6(r.dy), dx: round6(r.dx), peak: round6(r.estimate.peak), quality: round6(r.estimate.quality) },
+      ok: r.ok,
+      latencyMs: t0 === undefined ? null : round6(performance.now() - t0),
+    };
+    if (r.truth) msg.truth = { dy: round6(r.truth.dy), dx: round6(r.truth.dx) };
+    frames++;
+    counters.processed = frames;
+    hub.publish('frame', msg);
+  };
+
+  const end = (error?: string): void => {
+    const msg: Record<string, unknown> & { type: string } = {
+      type: 'end',
+      frames,
+      dropped: live?.dropped ?? 0,
+    };
+    if (error !== undefined) msg.error = error;
+    hub.publish('end', msg);
+  };
+
+  try {
+    for await (const frame of framesOf(source, info, config, live)) {
+      arrival.set(frame.seq, performance.now());
+      counters.received++;
+      if (live) {
+        counters.dropped = live.dropped;
+        counters.queueDepth = live.depth;
+      }
+      try {
+        mc.push(frame, emit);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // A frame of the wrong size: reported in the record, never processed, never fatal.
+        arrival.delete(frame.seq);
+        errors++;
+        frames++;
+        hub.publish('frame', {
+          type: 'frame',
+          seq: frame.seq,
+          t: round6(frame.t),
+          shift: { dy: null, dx: null, peak: null, quality: null },
+          ok: false,
+          latencyMs: null,
+          error: e.message,
+        });
+      }
+      counters.backlog = mc.pendingCount;
+      if (signal?.aborted) break;
+      // Let timers and I/O (the recorder, the live queue's clock) run between frames.
+      if (live === null && frames % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+    mc.flush(emit);
+  } catch (e) {
+    try {
+      mc.flush(emit);
+    } catch {
+      // The frames held for the template are lost with the error; the end line says how far we got.
+    }
+    end(e instanceof Error ? e.message : String(e));
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    live?.stop();
+    mc.dispose();
+    await source.close();
+  }
+  end();
+  return { info, frames, dropped: live?.dropped ?? 0, errors };
+}
