@@ -1,8 +1,9 @@
 /**
  * Image sequences: every TIFF/PNG file of a folder, or the files matching a
- * glob in the file-name part (`/data/seq/frame_*.tif`), in natural order.
- * A multi-page TIFF contributes all its pages, in order.
+ * glob in the file-name part (`/data/seq/frame_*.tif`), in natural order, or
+ * a single image file. A multi-page TIFF contributes all its pages, in order.
  */
+import type { Dirent } from 'node:fs';
 import { open as openFile, readFile, readdir, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { InputError } from '../errors.js';
@@ -153,7 +154,7 @@ export function hasWildcard(s: string): boolean {
 /**
  * The files of a sequence, naturally sorted: a folder's TIFF/PNG files
  * (hidden files skipped), or the files matching a `*`/`?` pattern in the
- * file-name part of the path.
+ * file-name part of the path; a single file path is a sequence of one.
  */
 export async function listSequence(uri: string): Promise<string[]> {
   let dir: string;
@@ -173,22 +174,25 @@ export async function listSequence(uri: string): Promise<string[]> {
     matches = (name) => !name.startsWith('.') && FOLDER_EXTENSIONS.has(nodePath.extname(name).toLowerCase());
   }
 
-  let names: string[];
+  let entries: Dirent[];
   try {
     const st = await stat(dir);
-    if (!st.isDirectory()) throw new InputError(`${dir}: not a folder`);
-    names = await readdir(dir);
+    // A single image file is a sequence of one (its pages, for a TIFF).
+    if (st.isFile() && !hasWildcard(uri)) return [uri];
+    if (!st.isDirectory()) throw new InputError(`${dir}: not a folder or an image file`);
+    entries = await readdir(dir, { withFileTypes: true });
   } catch (err) {
-    if (isFsError(err) && err.code === 'ENOENT') throw new InputError(`${dir}: no such folder`);
+    if (isFsError(err) && err.code === 'ENOENT') throw new InputError(`${dir}: no such ${hasWildcard(uri) ? 'folder' : 'file or folder'}`);
     throw fileError(dir, err);
   }
   const found: string[] = [];
-  for (const name of names.filter(matches).sort(naturalCompare)) {
-    const full = nodePath.join(dir, name);
-    // Only regular files (following symlinks); sub-folders are not descended into.
-    const st = await stat(full).catch(() => null);
-    if (st?.isFile()) found.push(full);
+  for (const entry of entries) {
+    if (!matches(entry.name)) continue;
+    const full = nodePath.join(dir, entry.name);
+    // Only regular files (symlinks followed); sub-folders are not descended into.
+    if (entry.isFile() || (entry.isSymbolicLink() && (await stat(full).catch(() => null))?.isFile())) found.push(full);
   }
+  found.sort((a, b) => naturalCompare(nodePath.basename(a), nodePath.basename(b)));
   if (found.length === 0) {
     throw new InputError(hasWildcard(uri) ? `${uri}: no file matches this pattern` : `${uri}: no TIFF or PNG files in this folder`);
   }
@@ -206,34 +210,52 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(re + '$', 's');
 }
 
-const TOKEN = /\d+|\D+/g;
-
 /**
- * Natural order: digit runs compare by numeric value (any length, no
- * overflow), other runs case-insensitively by code unit (locale-independent,
- * so the order is the same on every machine). Ties (`frame_01` vs `frame_1`,
- * `A` vs `a`) fall back to a plain comparison to keep the order total.
+ * Natural order, compared character by character: where both strings have a
+ * digit run, the runs compare by numeric value (leading zeros ignored, any
+ * length, no overflow); other characters compare case-insensitively by code
+ * unit (locale-independent, so the order is the same on every machine). Ties
+ * (`frame_01` vs `frame_1`, `A` vs `a`) fall back to a plain comparison so
+ * that the order is total.
  */
 export function naturalCompare(a: string, b: string): number {
-  const ta = a.match(TOKEN) ?? [];
-  const tb = b.match(TOKEN) ?? [];
-  const n = Math.min(ta.length, tb.length);
-  for (let i = 0; i < n; i++) {
-    const x = ta[i];
-    const y = tb[i];
-    const xd = x.charCodeAt(0) >= 48 && x.charCodeAt(0) <= 57;
-    const yd = y.charCodeAt(0) >= 48 && y.charCodeAt(0) <= 57;
-    if (xd && yd) {
-      const xs = x.replace(/^0+/, '');
-      const ys = y.replace(/^0+/, '');
-      if (xs.length !== ys.length) return xs.length - ys.length;
-      if (xs !== ys) return xs < ys ? -1 : 1;
-    } else {
-      const xl = x.toLowerCase();
-      const yl = y.toLowerCase();
-      if (xl !== yl) return xl < yl ? -1 : 1;
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(j);
+    if (isDigit(ca) && isDigit(cb)) {
+      while (a.charCodeAt(i) === 48) i++;
+      while (b.charCodeAt(j) === 48) j++;
+      let ei = i;
+      let ej = j;
+      while (isDigit(a.charCodeAt(ei))) ei++;
+      while (isDigit(b.charCodeAt(ej))) ej++;
+      if (ei - i !== ej - j) return ei - i - (ej - j);
+      for (; i < ei; i++, j++) {
+        const d = a.charCodeAt(i) - b.charCodeAt(j);
+        if (d !== 0) return d;
+      }
+      continue;
     }
+    if (ca !== cb) {
+      const d = foldCase(ca) - foldCase(cb);
+      if (d !== 0) return d;
+    }
+    i++;
+    j++;
   }
-  if (ta.length !== tb.length) return ta.length - tb.length;
+  const rest = a.length - i - (b.length - j);
+  if (rest !== 0) return rest;
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57; // NaN (past the end) is not a digit
+}
+
+function foldCase(c: number): number {
+  if (c >= 65 && c <= 90) return c + 32;
+  if (c < 128) return c;
+  return String.fromCharCode(c).toLowerCase().charCodeAt(0);
 }

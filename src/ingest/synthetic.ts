@@ -232,6 +232,20 @@ export interface SyntheticScene {
   objectIntensity(i: number, tMs: number, channel?: number): number;
   /** The events of object i with onset in [fromMs, toMs) (none unless transient). */
   objectEvents(i: number, fromMs: number, toMs: number): CellEvent[];
+  /** The faint background blobs of a channel (template coordinates, amplitudes in counts). */
+  textureBlobs(channel?: number): BlobTruth[];
+  /** Render radius of cell i (its box is ±radius around the shifted centre). */
+  cellRadius(i: number): number;
+}
+
+/** A static background blob. */
+export interface BlobTruth {
+  y: number;
+  x: number;
+  sigma: number;
+  amplitude: number;
+  /** Render radius, px: contributions beyond it are below 0.02 counts and left out. */
+  radius: number;
 }
 
 /** Render radius: the Gaussian tail beyond it is below this many counts. */
@@ -256,6 +270,7 @@ interface BlobSet {
   n: number;
   y: Float64Array;
   x: Float64Array;
+  sigma: Float64Array;
   /** 1 / (2σ²) */
   a: Float64Array;
   radius: Float64Array;
@@ -263,7 +278,7 @@ interface BlobSet {
 }
 
 function makeBlobSet(n: number): BlobSet {
-  return { n, y: new Float64Array(n), x: new Float64Array(n), a: new Float64Array(n), radius: new Float64Array(n), amp: new Float64Array(n) };
+  return { n, y: new Float64Array(n), x: new Float64Array(n), sigma: new Float64Array(n), a: new Float64Array(n), radius: new Float64Array(n), amp: new Float64Array(n) };
 }
 
 class Scene implements SyntheticScene {
@@ -361,6 +376,7 @@ class Scene implements SyntheticScene {
       const peak2 = c.amplitude2 * 1.6;
       this.cells.y[i] = c.y;
       this.cells.x[i] = c.x;
+      this.cells.sigma[i] = c.sigma;
       this.cells.a[i] = 1 / (2 * c.sigma * c.sigma);
       this.cells.radius[i] = renderRadius(c.sigma, Math.max(peak, peak2));
     }
@@ -387,6 +403,7 @@ class Scene implements SyntheticScene {
         const sigma = r.uniform(1, 2.5);
         t.y[i] = q(r.uniform(-m, H + m));
         t.x[i] = q(r.uniform(-m, W + m));
+        t.sigma[i] = sigma;
         t.a[i] = 1 / (2 * sigma * sigma);
         t.amp[i] = r.uniform(20, 150) * scale;
         t.radius[i] = renderRadius(sigma, t.amp[i]!);
@@ -395,9 +412,23 @@ class Scene implements SyntheticScene {
     }
   }
 
+  textureBlobs(channel = 0): BlobTruth[] {
+    const t = this.texture[channel];
+    if (!t) throw new RangeError(`textureBlobs: no channel ${channel}`);
+    const out: BlobTruth[] = [];
+    for (let i = 0; i < t.n; i++) out.push({ y: t.y[i]!, x: t.x[i]!, sigma: t.sigma[i]!, amplitude: t.amp[i]!, radius: t.radius[i]! });
+    return out;
+  }
+
+  cellRadius(i: number): number {
+    if (!this.objects[i]) throw new RangeError(`cellRadius: no object ${i} (there are ${this.objects.length})`);
+    return this.cells.radius[i]!;
+  }
+
   objectIntensity(i: number, tMs: number, channel = 0): number {
     const c = this.objects[i];
     if (!c) throw new RangeError(`objectIntensity: no object ${i} (there are ${this.objects.length})`);
+    if (!Number.isFinite(tMs)) throw new RangeError(`objectIntensity: time must be finite, got ${tMs}`);
     let rel = 1;
     if (c.kind === 'pulsing') {
       rel = 1 + c.depth * Math.sin((2 * Math.PI * tMs) / c.periodMs + c.phase);
@@ -420,6 +451,7 @@ class Scene implements SyntheticScene {
 
   objectEvents(i: number, fromMs: number, toMs: number): CellEvent[] {
     if (!this.objects[i]) throw new RangeError(`objectEvents: no object ${i} (there are ${this.objects.length})`);
+    if (!Number.isFinite(toMs)) throw new RangeError(`objectEvents: toMs must be finite, got ${toMs}`);
     this.generateEvents(i, toMs);
     return this.events[i]!.filter((e) => e.t >= fromMs && e.t < toMs).map((e) => ({ ...e }));
   }

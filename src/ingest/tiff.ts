@@ -79,6 +79,8 @@ const MAX_EXPANSION = 4096;
 const COALESCE_GAP = 4096;
 /** Largest single read when coalescing compressed chunks. */
 const COALESCE_MAX = 16 << 20;
+/** Entries fetched by the first read of a directory; typical IFDs have 10–20, longer ones take a second read. */
+const IFD_GUESS_ENTRIES = 32;
 /** How much of page 0's ImageDescription we keep (ImageJ puts its keys first). */
 const DESCRIPTION_MAX = 65536;
 
@@ -201,7 +203,12 @@ export class TiffReader {
    * else into a new array. Calls are serialised: the reader has one set of scratch buffers.
    */
   readPage(i: number, out?: PixelArray): Promise<PixelArray> {
-    const p = this.page(i);
+    let p: Page;
+    try {
+      p = this.page(i);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const job = this.tail.then(() => this.readPageNow(p, i, out));
     this.tail = job.catch(() => undefined);
     return job;
@@ -243,7 +250,7 @@ export class TiffReader {
       }
       seen.add(offset);
       // One speculative read usually covers the whole directory.
-      let buf = new Uint8Array(Math.min(this.fileSize - offset, 4096));
+      let buf = new Uint8Array(Math.min(this.fileSize - offset, countSize + IFD_GUESS_ENTRIES * entrySize + nextSize));
       await this.readAt(buf, offset, `IFD ${ifd}`);
       let dv = new DataView(buf.buffer);
       const n = big ? u64(dv, 0, this.littleEndian) : dv.getUint16(0, this.littleEndian);
@@ -443,7 +450,7 @@ export class TiffReader {
     const offsets = entries.get(tiled ? T_TILE_OFFSETS : T_STRIP_OFFSETS);
     const counts = entries.get(tiled ? T_TILE_BYTE_COUNTS : T_STRIP_BYTE_COUNTS) ?? null;
     const what = tiled ? 'tile' : 'strip';
-    if (!offsets) throw this.fail(`corrupt IFD ${ifd}: required tag StripOffsets is missing`);
+    if (!offsets) throw this.fail(`corrupt IFD ${ifd}: required tag ${tiled ? 'TileOffsets' : 'StripOffsets'} is missing`);
     if (offsets.count < chunkCount) {
       throw this.fail(`corrupt IFD ${ifd}: ${offsets.count} ${what} offsets for ${chunkCount} ${what}s`);
     }
@@ -488,7 +495,7 @@ export class TiffReader {
       const y0 = (k % p.chunksPerPlane) * p.chunkHeight;
       const need = Math.min(p.chunkHeight, p.height - y0) * rowBytes;
       const off = offsets[k];
-      this.checkChunk(index, k, off, counts ? counts[k] : need, need);
+      this.checkChunk(p, index, k, off, counts ? counts[k] : need, need);
       const dstOff = (plane * p.height + y0) * rowBytes;
       if (runLen > 0 && off === runFile + runLen && dstOff === runDst + runLen) {
         runLen += need;
@@ -540,14 +547,14 @@ export class TiffReader {
     const need = this.chunkRows(p, k) * rowBytes;
     if (compressed) {
       const count = counts ? counts[k] : 0;
-      this.checkChunk(index, k, off, count, count);
-      if (count === 0) throw this.fail(`corrupt: chunk ${k} of page ${index} has byte count 0`);
+      this.checkChunk(p, index, k, off, count, count);
+      if (count === 0) throw this.fail(`corrupt: ${chunkName(p, k)} of page ${index} has byte count 0`);
       if (need > count * MAX_EXPANSION) {
-        throw this.fail(`corrupt: chunk ${k} of page ${index} claims ${need} bytes from ${count} compressed bytes`);
+        throw this.fail(`corrupt: ${chunkName(p, k)} of page ${index} claims ${need} bytes from ${count} compressed bytes`);
       }
       return count;
     }
-    this.checkChunk(index, k, off, counts ? counts[k] : need, need);
+    this.checkChunk(p, index, k, off, counts ? counts[k] : need, need);
     return need;
   }
 
@@ -558,14 +565,15 @@ export class TiffReader {
     return Math.min(p.chunkHeight, p.height - y0);
   }
 
-  private checkChunk(index: number, k: number, off: number, count: number, need: number): void {
-    if (off < 8) throw this.fail(`corrupt: strip/tile ${k} of page ${index} has offset ${off}`);
+  private checkChunk(p: Page, index: number, k: number, off: number, count: number, need: number): void {
+    const chunk = chunkName(p, k);
+    if (off < 8) throw this.fail(`corrupt: ${chunk} of page ${index} has offset ${off}`);
     if (count < need) {
-      throw this.fail(`truncated: strip/tile ${k} of page ${index} has ${count} bytes, needs ${need}`);
+      throw this.fail(`truncated: ${chunk} of page ${index} has ${count} bytes, needs ${need}`);
     }
     if (off + need > this.fileSize) {
       throw this.fail(
-        `truncated: strip/tile ${k} of page ${index} (offset ${off}, ${need} bytes) extends beyond end of file (${this.fileSize} bytes)`,
+        `truncated: ${chunk} of page ${index} (offset ${off}, ${need} bytes) extends beyond end of file (${this.fileSize} bytes)`,
       );
     }
   }
@@ -578,22 +586,22 @@ export class TiffReader {
       data = src;
     } else if (p.compression === C_LZW) {
       if (src.length >= 2 && src[0] === 0 && (src[1] & 1) === 1) {
-        throw this.fail(`unsupported old-style (pre-TIFF 6.0) LZW in chunk ${k} of page ${index}`);
+        throw this.fail(`unsupported old-style (pre-TIFF 6.0) LZW in ${chunkName(p, k)} of page ${index}`);
       }
       if (this.decodeBuf.length < expected) this.decodeBuf = new Uint8Array(expected);
       data = this.decodeBuf.subarray(0, expected);
       const got = lzwDecode(src, data);
-      if (got < 0) throw this.fail(`LZW stream corrupt in chunk ${k} of page ${index} (invalid code at byte ${-got - 1})`);
-      if (got < expected) throw this.fail(`LZW stream corrupt in chunk ${k} of page ${index} (decoded ${got} of ${expected} bytes)`);
+      if (got < 0) throw this.fail(`LZW stream corrupt in ${chunkName(p, k)} of page ${index} (invalid code at byte ${-got - 1})`);
+      if (got < expected) throw this.fail(`LZW stream corrupt in ${chunkName(p, k)} of page ${index} (decoded ${got} of ${expected} bytes)`);
     } else {
       let inflated: Buffer;
       try {
         inflated = inflateSync(src, { maxOutputLength: Math.max(2 * expected, 1024) });
       } catch (err) {
-        throw this.fail(`deflate stream corrupt in chunk ${k} of page ${index} (${oneLine((err as Error).message)})`);
+        throw this.fail(`deflate stream corrupt in ${chunkName(p, k)} of page ${index} (${oneLine((err as Error).message)})`);
       }
       if (inflated.length < expected) {
-        throw this.fail(`deflate stream corrupt in chunk ${k} of page ${index} (decoded ${inflated.length} of ${expected} bytes)`);
+        throw this.fail(`deflate stream corrupt in ${chunkName(p, k)} of page ${index} (decoded ${inflated.length} of ${expected} bytes)`);
       }
       data = inflated;
     }
@@ -740,6 +748,10 @@ export function imagejFps(description: string): number | undefined {
   return 1 / seconds;
 }
 
+function chunkName(p: Page, k: number): string {
+  return `${p.tiled ? 'tile' : 'strip'} ${k}`;
+}
+
 function dtypeMatches(a: PixelArray, dtype: Dtype): boolean {
   return dtype === 'uint8' ? a instanceof Uint8Array : dtype === 'uint16' ? a instanceof Uint16Array : a instanceof Float32Array;
 }
@@ -789,24 +801,25 @@ function copy32(src: Uint8Array, s: number, stride: number, le: boolean, dst: Ui
   }
 }
 
+/** Byte-swaps 16/32-bit samples in place with Buffer's native swap16/swap32. */
 function swapInPlace(a: PixelArray): void {
-  if (a instanceof Uint16Array) {
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i];
-      a[i] = (v >>> 8) | (v << 8);
-    }
-  } else if (a instanceof Float32Array) {
-    const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
-    for (let i = 0; i < u.length; i++) {
-      const v = u[i];
-      u[i] = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
-    }
-  }
+  const b = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  if (a instanceof Uint16Array) b.swap16();
+  else if (a instanceof Float32Array) b.swap32();
 }
 
-/** Predictor 2 (horizontal differencing): integer typed arrays wrap, as the TIFF spec requires. */
+/**
+ * Predictor 2 (horizontal differencing), undone with a running sum masked to
+ * the sample width (the spec's wrap-around); keeping the sum in a local avoids
+ * re-loading the element just stored.
+ */
 function undoPredictorRow(a: Uint8Array | Uint16Array, d: number, n: number): void {
-  for (let i = d + 1, end = d + n; i < end; i++) a[i] += a[i - 1];
+  const mask = a instanceof Uint8Array ? 0xff : 0xffff;
+  let acc = a[d];
+  for (let i = d + 1, end = d + n; i < end; i++) {
+    acc = (acc + a[i]) & mask;
+    a[i] = acc;
+  }
 }
 
 const lzwStart = new Int32Array(4096);

@@ -151,21 +151,50 @@ export class MotionCorrector {
     return out;
   }
 
+  /**
+   * Builds the template from the pending frames and emits them, registered
+   * against it. Each frame is registered against the template built from the
+   * *other* frames (leave-one-out): a frame's own noise in the template would
+   * otherwise correlate with itself and pull its shift toward zero, which at
+   * low SNR dominates the estimate.
+   */
   private bootstrap(emit: Emit): void {
     const frames = this.pending;
     this.pending = [];
     const n = this.width * this.height;
     const planes = frames.map((f) => this.registrationPlane(f, new Float32Array(n)));
-    const mean = new Float64Array(n);
-    for (const p of planes) for (let i = 0; i < n; i++) mean[i] += p[i];
-    let template = new Float32Array(n);
-    for (let i = 0; i < n; i++) template[i] = mean[i] / planes.length;
-
+    // aligned[i] is frame i's contribution to the template; the first template is the plain mean.
+    const aligned = planes.map((p) => p.slice());
+    const sum = new Float64Array(n);
+    const loo = new Float32Array(n);
     const shifts = planes.map(() => newShiftEstimate());
-    let used: number[] = [];
+    let used = planes.map((_, i) => i);
+    const inUsed = new Uint8Array(planes.length);
+
+    const sumAligned = (): void => {
+      sum.fill(0);
+      inUsed.fill(0);
+      for (const i of used) {
+        inUsed[i] = 1;
+        const a = aligned[i];
+        for (let k = 0; k < n; k++) sum[k] += a[k];
+      }
+    };
+    /** The template without frame i's own contribution (all of it when i is the only one). */
+    const leaveOneOut = (i: number): Float32Array => {
+      const own = inUsed[i] === 1 && used.length > 1;
+      const count = own ? used.length - 1 : used.length;
+      const a = aligned[i];
+      for (let k = 0; k < n; k++) loo[k] = (own ? sum[k] - a[k] : sum[k]) / count;
+      return loo;
+    };
+
+    sumAligned();
     for (let round = 0; round < BOOTSTRAP_ROUNDS; round++) {
-      this.registrar.setTemplate(template);
-      planes.forEach((p, i) => this.registrar.register(p, shifts[i]));
+      planes.forEach((p, i) => {
+        this.registrar.setTemplate(leaveOneOut(i));
+        this.registrar.register(p, shifts[i]);
+      });
       used = planes.map((_, i) => i).filter((i) => shifts[i].ok);
       if (used.length === 0) used = planes.map((_, i) => i);
       let my = 0;
@@ -176,18 +205,13 @@ export class MotionCorrector {
       }
       my /= used.length;
       mx /= used.length;
-      mean.fill(0);
-      for (const i of used) {
-        warpTranslate(planes[i], this.width, this.height, -(shifts[i].dy - my), -(shifts[i].dx - mx), this.scratch, 'nearest');
-        for (let k = 0; k < n; k++) mean[k] += this.scratch[k];
-      }
-      template = new Float32Array(n);
-      for (let k = 0; k < n; k++) template[k] = mean[k] / used.length;
+      planes.forEach((p, i) => warpTranslate(p, this.width, this.height, -(shifts[i].dy - my), -(shifts[i].dx - mx), aligned[i], 'nearest'));
+      sumAligned();
     }
 
+    const template = new Float32Array(n);
+    for (let k = 0; k < n; k++) template[k] = sum[k] / used.length;
     this.templateImg = template;
-    this.registrar.setTemplate(template);
-    if (this.opts.templateUpdate === 'ema') this.setAnchor(template);
     this.lastGood = { dy: 0, dx: 0 };
     const truths = used.map((i) => frames[i].truth).filter((t) => t !== undefined);
     if (truths.length === used.length && truths.length > 0) {
@@ -196,10 +220,15 @@ export class MotionCorrector {
         dx: truths.reduce((s, t) => s + t.dx, 0) / truths.length,
       };
     }
-    for (const f of frames) this.process(f, emit);
+    frames.forEach((f, i) => {
+      this.registrar.setTemplate(leaveOneOut(i));
+      this.process(f, emit, false);
+    });
+    this.registrar.setTemplate(template);
+    if (this.opts.templateUpdate === 'ema') this.setAnchor(template);
   }
 
-  private process(frame: Frame, emit: Emit): void {
+  private process(frame: Frame, emit: Emit, mayUpdate = true): void {
     const t0 = this.clock();
     const plane = this.registrationPlane(frame, this.plane);
     const est = this.registrar.register(plane, this.estimate);
@@ -229,7 +258,7 @@ export class MotionCorrector {
       registerMs: t1 - t0,
       warpMs: t2 - t1,
     });
-    if (est.ok && this.opts.templateUpdate === 'ema') this.updateTemplate(plane, dy, dx);
+    if (mayUpdate && est.ok && this.opts.templateUpdate === 'ema') this.updateTemplate(plane, dy, dx);
   }
 
   private updateTemplate(plane: Float32Array, dy: number, dx: number): void {

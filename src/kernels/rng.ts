@@ -59,7 +59,7 @@ export class Rng {
   private s1: number;
   private s2: number;
   private s3: number;
-  private spare = 0;
+  private spare = Number.NaN;
   private hasSpare = false;
 
   constructor(seed: number) {
@@ -212,6 +212,30 @@ export function normalQuantile(p: number): number {
   return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
 }
 
+/** Φ(x), the standard normal CDF (erfc by Numerical Recipes' Chebyshev fit, relative error < 1.2e-7). */
+export function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * z);
+  const erfc =
+    t *
+    Math.exp(
+      -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - 0.5 * erfc : 0.5 * erfc;
+}
+
+/**
+ * Var(round(e)) for e ~ N(0, σ²): what read noise of σ adds to an integer
+ * photon count once the camera rounds. ≈ σ² + 1/12 for σ ≥ 0.5; 0 for σ = 0.
+ */
+export function roundedNormalVariance(sigma: number): number {
+  if (sigma === 0) return 0;
+  let v = 0;
+  const kmax = Math.ceil(10 * sigma) + 2;
+  for (let k = 1; k <= kmax; k++) v += 2 * k * k * (normalCdf((k + 0.5) / sigma) - normalCdf((k - 0.5) / sigma));
+  return v;
+}
+
 /**
  * 2^bits stratified N(0, 1) variates: the quantiles Φ⁻¹((i + ½) / n), then
  * re-centred and re-scaled so that the table's own mean is exactly 0 and its
@@ -294,25 +318,33 @@ function poissonTables(): PoissonTables {
 }
 
 /**
- * Camera noise: each expected count λ becomes round(Poisson(λ) + N(0, σ_read²)),
- * clamped to 0 … 65535. Fast approximations (docs/synthetic.md, "Noise"):
+ * Camera noise: each expected count λ becomes round(Poisson(λ) + N(0, σ²)),
+ * σ = `readNoise`, clamped to 0 … 65535. Fast approximations (docs/synthetic.md,
+ * "Noise"):
  *
- * - λ ≥ 20: shot and read noise together are drawn as one normal with the
- *   exact mean and variance, λ + √(λ + σ²)·z, where z is one entry of a
- *   65536-entry table of normal quantiles (`normalTable`, exact mean 0 and
- *   variance 1, tails cut at ±4.17) indexed by 16 uniform bits; one
- *   xorshift128 output serves two such pixels.
+ * - λ ≥ 20: shot and read noise together are one normal draw with the exact
+ *   mean and (after rounding) the exact variance, λ + √(λ + c)·z, with
+ *   c = Var(round(N(0, σ²))) − 1/12 (≈ σ²). z is one entry of a 65536-entry
+ *   table of normal quantiles (`normalTable`: exact mean 0 and variance 1,
+ *   tails cut at ±4.33) picked by 16 uniform bits; one xorshift128 output
+ *   serves two such pixels. What is lost: the Poisson skewness 1/√λ, and
+ *   the normal tails beyond 4.33 σ.
  * - λ < 20: an exact inversion of the Poisson CDF of λ rounded down or up to
- *   the 1/8-count grid (at random, in proportion, so that the mean stays exact;
- *   the variance grows by at most 1/256), read from a guide table that needs a
- *   search in only ~2 % of the draws, plus σ·z with z from the same normal
- *   table. Two xorshift128 outputs per pixel.
+ *   the 1/8-count grid (at random, in proportion, so that the mean stays
+ *   exact; the variance grows by at most 1/256), read from a guide table
+ *   that needs a short search in ~1–4 % of the draws, plus σ·z with z from
+ *   the same normal table. Two xorshift128 outputs per pixel.
  *
  * The uniform bits come from Marsaglia's xorshift128 (period 2^128 − 1),
  * seeded from `seed`; the stream continues across calls.
  */
 export class CameraNoise {
   readonly readNoise: number;
+  /**
+   * The normal approximation draws λ + √(λ + c)·z with c = Var(round(N(0, σ²))) − 1/12,
+   * so that after rounding its variance is that of round(Poisson(λ) + N(0, σ²)).
+   */
+  readonly fastVarianceOffset: number;
   /** xorshift128 state x, y, z, w. */
   private readonly state = new Int32Array(4);
   private readonly table: Float32Array;
@@ -321,6 +353,7 @@ export class CameraNoise {
   constructor(seed: number, readNoise: number) {
     if (!(readNoise >= 0) || !Number.isFinite(readNoise)) throw new RangeError(`CameraNoise: readNoise must be finite and ≥ 0, got ${readNoise}`);
     this.readNoise = readNoise;
+    this.fastVarianceOffset = roundedNormalVariance(readNoise) - 1 / 12;
     const r = new Rng(deriveSeed(seed, 0x6e6f6973));
     const st = this.state;
     for (let i = 0; i < 4; i++) st[i] = r.u32() | 0;
@@ -336,7 +369,7 @@ export class CameraNoise {
    */
   apply(expected: Float32Array, out: Uint16Array, start = 0, end = expected.length): void {
     if (out.length < end || expected.length < end || start < 0) throw new RangeError(`CameraNoise.apply: bad range ${start}..${end}`);
-    noiseKernel(expected, out, start, end, this.readNoise, this.table, this.tables.cdf, this.tables.guide, this.state);
+    noiseKernel(expected, out, start, end, this.readNoise, this.fastVarianceOffset, this.table, this.tables.cdf, this.tables.guide, this.state);
   }
 }
 
@@ -350,12 +383,12 @@ function warmUp(T: Float32Array, tables: PoissonTables): void {
   if (warmedUp) return;
   warmedUp = true;
   const e = new Float32Array(64);
-  for (let i = 0; i < e.length; i++) e[i] = i % 3 === 0 ? 0.3 * i : i % 3 === 1 ? 100 + i : 19.9;
-  e[0] = -1;
-  e[1] = 70000;
+  // A run of high values (one clamped), then low, lone high, and negative ones.
+  for (let i = 0; i < e.length; i++) e[i] = i < 16 ? 100 + 5000 * i : i % 3 === 0 ? 0.3 * i : i % 3 === 1 ? 100 + i : 19.9;
+  e[16] = -1;
   const out = new Uint16Array(e.length);
   const st = new Int32Array([1, 2, 3, 4]);
-  for (let k = 0; k < 3; k++) noiseKernel(e, out, 0, e.length, 3, T, tables.cdf, tables.guide, st);
+  for (let k = 0; k < 3; k++) noiseKernel(e, out, 0, e.length, 3, 9, T, tables.cdf, tables.guide, st);
 }
 
 function noiseKernel(
@@ -364,12 +397,12 @@ function noiseKernel(
   start: number,
   end: number,
   rn: number,
+  c: number,
   T: Float32Array,
   cdf: Float64Array,
   guide: Uint8Array,
   state: Int32Array,
 ): void {
-  const r2 = rn * rn;
   const limit = POISSON_TABLE_LIMIT;
   let x = state[0]!;
   let y = state[1]!;
@@ -377,41 +410,38 @@ function noiseKernel(
   let w = state[3]!;
   let i = start;
   while (i < end) {
-    const l0 = expected[i]!;
-    if (l0 >= limit && i + 1 < end) {
+    // Fast run: pairs of pixels with λ ≥ limit, one word per pair, one
+    // 16-bit normal-table index each.
+    for (; i + 1 < end; i += 2) {
+      const l0 = expected[i]!;
       const l1 = expected[i + 1]!;
-      if (l1 >= limit) {
-        // Fast path: two pixels from one word, one 16-bit normal-table index each.
-        const t = x ^ (x << 11);
-        x = y;
-        y = z;
-        z = w;
-        w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
-        const v0 = l0 + Math.sqrt(l0 + r2) * T[w >>> 16]!;
-        const v1 = l1 + Math.sqrt(l1 + r2) * T[w & 0xffff]!;
-        let i0 = (v0 + 0.5) | 0;
-        let i1 = (v1 + 0.5) | 0;
-        i0 &= ~(i0 >> 31);
-        i1 &= ~(i1 >> 31);
-        out[i] = v0 >= 65534.5 ? 65535 : i0;
-        out[i + 1] = v1 >= 65534.5 ? 65535 : i1;
-        i += 2;
-        continue;
-      }
+      if (!(l0 >= limit && l1 >= limit)) break;
+      const t = x ^ (x << 11);
+      x = y;
+      y = z;
+      z = w;
+      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+      const v0 = l0 + Math.sqrt(l0 + c) * T[w >>> 16]!;
+      const v1 = l1 + Math.sqrt(l1 + c) * T[w & 0xffff]!;
+      let i0 = (v0 + 0.5) | 0;
+      let i1 = (v1 + 0.5) | 0;
+      i0 &= ~(i0 >> 31);
+      i1 &= ~(i1 >> 31);
+      out[i] = v0 >= 65534.5 ? 65535 : i0;
+      out[i + 1] = v1 >= 65534.5 ? 65535 : i1;
     }
-    // One pixel on its own.
-    let t = x ^ (x << 11);
-    x = y;
-    y = z;
-    z = w;
-    w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
-    let v: number;
-    if (l0 >= limit) {
-      v = l0 + Math.sqrt(l0 + r2) * T[w >>> 16]!;
-    } else {
+    // Low run: pixels with λ < limit, exact inversion, two words each.
+    for (; i < end; i++) {
+      const lam = expected[i]!;
+      if (lam >= limit) break;
       // First word: 16 bits choose the bucket (λ rounded up with probability
       // frac, branch-free), 16 bits index the read-noise normal.
-      const lb = l0 > 0 ? l0 * BUCKETS_PER_COUNT : 0;
+      let t = x ^ (x << 11);
+      x = y;
+      y = z;
+      z = w;
+      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+      const lb = lam > 0 ? lam * BUCKETS_PER_COUNT : 0;
       const bl = lb | 0;
       const f16 = ((lb - bl) * 65536) | 0;
       const b = bl + (((w & 0xffff) - f16) >>> 31);
@@ -429,12 +459,25 @@ function noiseKernel(
         const base = b * KMAX;
         while (u >= cdf[base + k]!) k++;
       }
-      v = k + rn * nz;
+      const v = k + rn * nz;
+      let iv = (v + 0.5) | 0;
+      iv &= ~(iv >> 31);
+      out[i] = v >= 65534.5 ? 65535 : iv;
     }
-    let iv = (v + 0.5) | 0;
-    iv &= ~(iv >> 31);
-    out[i] = v >= 65534.5 ? 65535 : iv;
-    i++;
+    // A lone pixel with λ ≥ limit (before a low one, or the last): one word.
+    if (i < end && expected[i]! >= limit) {
+      const l0 = expected[i]!;
+      const t = x ^ (x << 11);
+      x = y;
+      y = z;
+      z = w;
+      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+      const v = l0 + Math.sqrt(l0 + c) * T[w >>> 16]!;
+      let iv = (v + 0.5) | 0;
+      iv &= ~(iv >> 31);
+      out[i] = v >= 65534.5 ? 65535 : iv;
+      i++;
+    }
   }
   state[0] = x;
   state[1] = y;

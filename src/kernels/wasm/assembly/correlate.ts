@@ -58,6 +58,7 @@ let gxP: usize = 0; // W f32: spectral Gaussian along kx (host-filled)
 let wyP: usize = 0; // P f32: multiplicity of bin ky in the full spectrum (1, 2 or 0)
 
 const MAX_STAGES: i32 = 32;
+const RADIX8: bool = true;
 // Pass 1 works on strips of MAXB blocks of four columns (64 bytes per row).
 const MAXB: i32 = 4;
 
@@ -94,110 +95,277 @@ function alloc(bytes: usize): usize {
 // length n = nc·s: the current sub-transforms have length nc and there are s
 // of them, interleaved. Input element q + s·(p + j·m) (m = nc/r, j < r) goes
 // through an r-point DFT, output j' is multiplied by w_nc^(p·j') and stored at
-// q + s·(r·p + j'). Elements are addressed by byte offset: element e of the
-// input is at xr + e·xs (re) and xi + e·xs (im), likewise for the output.
-// Twiddles: for each p, (r−1) pairs (cos, −sin) of w_nc^(p·j'), j' = 1..r−1.
+// q + s·(r·p + j'). Twiddles: for each p, (r−1) pairs (cos, −sin) of
+// w_nc^(p·j'), j' = 1..r−1.
+//
+// Addressing, in bytes from (xr, xi) and (yr, yi): q = b + nb·u (b < nb,
+// u < s/nb); input element (q, t = p + j·m) is at b·xb + u·xu + t·xt, output
+// element (q, t' = r·p + j') at b·yb + u·yu + t'·yt. A contiguous buffer has
+// nb = s, xb = 16, xt = 16·s. The two-level q lets the first stage read a
+// strip of the image directly (rows 2t, 2t+1) and the last stage write one.
 
-function stage2(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+function stage2(
+  nc: i32, s: i32, nb: i32,
+  xr: usize, xi: usize, xb: usize, xu: usize, xt: usize,
+  yr: usize, yi: usize, yb: usize, yu: usize, yt: usize,
+  tw: usize,
+): void {
   const m = nc >> 1;
-  const inJ = <usize>(s * m) * xs;
-  const outJ = <usize>s * ys;
+  const nu = s / nb;
+  const inJ = <usize>m * xt;
+  const outJ = yt;
   for (let p = 0; p < m; p++) {
-    let xo = <usize>(s * p) * xs;
-    let yo = <usize>(2 * s * p) * ys;
+    const xp = <usize>p * xt;
+    const yp = <usize>(2 * p) * yt;
     if (p == 0) {
-      for (let q = 0; q < s; q++) {
-        const a0r = ld(xr + xo), a0i = ld(xi + xo);
-        const a1r = ld(xr + xo + inJ), a1i = ld(xi + xo + inJ);
-        st(yr + yo, add(a0r, a1r));
-        st(yi + yo, add(a0i, a1i));
-        st(yr + yo + outJ, sub(a0r, a1r));
-        st(yi + yo + outJ, sub(a0i, a1i));
-        xo += xs;
-        yo += ys;
+      for (let u = 0; u < nu; u++) {
+        let xo = xp + <usize>u * xu;
+        let yo = yp + <usize>u * yu;
+        for (let q = 0; q < nb; q++) {
+          const a0r = ld(xr + xo), a0i = ld(xi + xo);
+          const a1r = ld(xr + xo + inJ), a1i = ld(xi + xo + inJ);
+          st(yr + yo, add(a0r, a1r));
+          st(yi + yo, add(a0i, a1i));
+          st(yr + yo + outJ, sub(a0r, a1r));
+          st(yi + yo + outJ, sub(a0i, a1i));
+          xo += xb;
+          yo += yb;
+        }
       }
     } else {
       const t = tw + <usize>p * 8;
       const w1r = splat(t), w1i = splat(t + 4);
-      for (let q = 0; q < s; q++) {
-        const a0r = ld(xr + xo), a0i = ld(xi + xo);
-        const a1r = ld(xr + xo + inJ), a1i = ld(xi + xo + inJ);
-        st(yr + yo, add(a0r, a1r));
-        st(yi + yo, add(a0i, a1i));
-        const dr = sub(a0r, a1r), di = sub(a0i, a1i);
-        st(yr + yo + outJ, sub(mul(dr, w1r), mul(di, w1i)));
-        st(yi + yo + outJ, add(mul(dr, w1i), mul(di, w1r)));
-        xo += xs;
-        yo += ys;
+      for (let u = 0; u < nu; u++) {
+        let xo = xp + <usize>u * xu;
+        let yo = yp + <usize>u * yu;
+        for (let q = 0; q < nb; q++) {
+          const a0r = ld(xr + xo), a0i = ld(xi + xo);
+          const a1r = ld(xr + xo + inJ), a1i = ld(xi + xo + inJ);
+          st(yr + yo, add(a0r, a1r));
+          st(yi + yo, add(a0i, a1i));
+          const dr = sub(a0r, a1r), di = sub(a0i, a1i);
+          st(yr + yo + outJ, sub(mul(dr, w1r), mul(di, w1i)));
+          st(yi + yo + outJ, add(mul(dr, w1i), mul(di, w1r)));
+          xo += xb;
+          yo += yb;
+        }
       }
     }
   }
 }
 
-function stage4(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+function stage4(
+  nc: i32, s: i32, nb: i32,
+  xr: usize, xi: usize, xb: usize, xu: usize, xt: usize,
+  yr: usize, yi: usize, yb: usize, yu: usize, yt: usize,
+  tw: usize,
+): void {
   const m = nc >> 2;
-  const inJ = <usize>(s * m) * xs;
+  const nu = s / nb;
+  const inJ = <usize>m * xt;
   const inJ2 = inJ + inJ;
   const inJ3 = inJ2 + inJ;
-  const outJ = <usize>s * ys;
+  const outJ = yt;
   const outJ2 = outJ + outJ;
   const outJ3 = outJ2 + outJ;
   for (let p = 0; p < m; p++) {
-    let xo = <usize>(s * p) * xs;
-    let yo = <usize>(4 * s * p) * ys;
+    const xp = <usize>p * xt;
+    const yp = <usize>(4 * p) * yt;
     if (p == 0) {
-      for (let q = 0; q < s; q++) {
-        const pr = xr + xo, pi = xi + xo;
-        const a0r = ld(pr), a0i = ld(pi);
-        const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
-        const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
-        const a3r = ld(pr + inJ3), a3i = ld(pi + inJ3);
-        const t0r = add(a0r, a2r), t0i = add(a0i, a2i);
-        const t1r = sub(a0r, a2r), t1i = sub(a0i, a2i);
-        const t2r = add(a1r, a3r), t2i = add(a1i, a3i);
-        // (a1 − a3)·(−i)
-        const t3r = sub(a1i, a3i), t3i = sub(a3r, a1r);
-        const qr = yr + yo, qi = yi + yo;
-        st(qr, add(t0r, t2r));
-        st(qi, add(t0i, t2i));
-        st(qr + outJ, add(t1r, t3r));
-        st(qi + outJ, add(t1i, t3i));
-        st(qr + outJ2, sub(t0r, t2r));
-        st(qi + outJ2, sub(t0i, t2i));
-        st(qr + outJ3, sub(t1r, t3r));
-        st(qi + outJ3, sub(t1i, t3i));
-        xo += xs;
-        yo += ys;
+      for (let u = 0; u < nu; u++) {
+        let xo = xp + <usize>u * xu;
+        let yo = yp + <usize>u * yu;
+        for (let q = 0; q < nb; q++) {
+          const pr = xr + xo, pi = xi + xo;
+          const a0r = ld(pr), a0i = ld(pi);
+          const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+          const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
+          const a3r = ld(pr + inJ3), a3i = ld(pi + inJ3);
+          const t0r = add(a0r, a2r), t0i = add(a0i, a2i);
+          const t1r = sub(a0r, a2r), t1i = sub(a0i, a2i);
+          const t2r = add(a1r, a3r), t2i = add(a1i, a3i);
+          // (a1 − a3)·(−i)
+          const t3r = sub(a1i, a3i), t3i = sub(a3r, a1r);
+          const qr = yr + yo, qi = yi + yo;
+          st(qr, add(t0r, t2r));
+          st(qi, add(t0i, t2i));
+          st(qr + outJ, add(t1r, t3r));
+          st(qi + outJ, add(t1i, t3i));
+          st(qr + outJ2, sub(t0r, t2r));
+          st(qi + outJ2, sub(t0i, t2i));
+          st(qr + outJ3, sub(t1r, t3r));
+          st(qi + outJ3, sub(t1i, t3i));
+          xo += xb;
+          yo += yb;
+        }
       }
     } else {
       const t = tw + <usize>p * 24;
       const w1r = splat(t), w1i = splat(t + 4);
       const w2r = splat(t + 8), w2i = splat(t + 12);
       const w3r = splat(t + 16), w3i = splat(t + 20);
-      for (let q = 0; q < s; q++) {
+      for (let u = 0; u < nu; u++) {
+        let xo = xp + <usize>u * xu;
+        let yo = yp + <usize>u * yu;
+        for (let q = 0; q < nb; q++) {
+          const pr = xr + xo, pi = xi + xo;
+          const a0r = ld(pr), a0i = ld(pi);
+          const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+          const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
+          const a3r = ld(pr + inJ3), a3i = ld(pi + inJ3);
+          const t0r = add(a0r, a2r), t0i = add(a0i, a2i);
+          const t1r = sub(a0r, a2r), t1i = sub(a0i, a2i);
+          const t2r = add(a1r, a3r), t2i = add(a1i, a3i);
+          const t3r = sub(a1i, a3i), t3i = sub(a3r, a1r);
+          const qr = yr + yo, qi = yi + yo;
+          st(qr, add(t0r, t2r));
+          st(qi, add(t0i, t2i));
+          const u1r = add(t1r, t3r), u1i = add(t1i, t3i);
+          st(qr + outJ, sub(mul(u1r, w1r), mul(u1i, w1i)));
+          st(qi + outJ, add(mul(u1r, w1i), mul(u1i, w1r)));
+          const u2r = sub(t0r, t2r), u2i = sub(t0i, t2i);
+          st(qr + outJ2, sub(mul(u2r, w2r), mul(u2i, w2i)));
+          st(qi + outJ2, add(mul(u2r, w2i), mul(u2i, w2r)));
+          const u3r = sub(t1r, t3r), u3i = sub(t1i, t3i);
+          st(qr + outJ3, sub(mul(u3r, w3r), mul(u3i, w3i)));
+          st(qi + outJ3, add(mul(u3r, w3i), mul(u3i, w3r)));
+          xo += xb;
+          yo += yb;
+        }
+      }
+    }
+  }
+}
+
+// 1/√2
+const R2: f32 = 0.7071067811865476;
+
+function stage8(
+  nc: i32, s: i32, nb: i32,
+  xr: usize, xi: usize, xb: usize, xu: usize, xt: usize,
+  yr: usize, yi: usize, yb: usize, yu: usize, yt: usize,
+  tw: usize,
+): void {
+  const m = nc >> 3;
+  const nu = s / nb;
+  const inJ = <usize>m * xt;
+  const outJ = yt;
+  const r2 = f32x4.splat(R2);
+  for (let p = 0; p < m; p++) {
+    const xp = <usize>p * xt;
+    const yp = <usize>(8 * p) * yt;
+    const t = tw + <usize>p * 56;
+    for (let u = 0; u < nu; u++) {
+      let xo = xp + <usize>u * xu;
+      let yo = yp + <usize>u * yu;
+      for (let q = 0; q < nb; q++) {
         const pr = xr + xo, pi = xi + xo;
-        const a0r = ld(pr), a0i = ld(pi);
-        const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
-        const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
-        const a3r = ld(pr + inJ3), a3i = ld(pi + inJ3);
-        const t0r = add(a0r, a2r), t0i = add(a0i, a2i);
-        const t1r = sub(a0r, a2r), t1i = sub(a0i, a2i);
-        const t2r = add(a1r, a3r), t2i = add(a1i, a3i);
-        const t3r = sub(a1i, a3i), t3i = sub(a3r, a1r);
+        // radix-2 over (j, j + 4), then c_j ·= w8^j
+        let a0r = ld(pr), a0i = ld(pi);
+        let a4r = ld(pr + 4 * inJ), a4i = ld(pi + 4 * inJ);
+        const b0r = add(a0r, a4r), b0i = add(a0i, a4i);
+        const c0r = sub(a0r, a4r), c0i = sub(a0i, a4i);
+        a0r = ld(pr + 2 * inJ);
+        a0i = ld(pi + 2 * inJ);
+        a4r = ld(pr + 6 * inJ);
+        a4i = ld(pi + 6 * inJ);
+        const b2r = add(a0r, a4r), b2i = add(a0i, a4i);
+        // c2 = (a2 − a6)·(−i)
+        const c2r = sub(a0i, a4i), c2i = sub(a4r, a0r);
+        a0r = ld(pr + inJ);
+        a0i = ld(pi + inJ);
+        a4r = ld(pr + 5 * inJ);
+        a4i = ld(pi + 5 * inJ);
+        const b1r = add(a0r, a4r), b1i = add(a0i, a4i);
+        let dr = sub(a0r, a4r), di = sub(a0i, a4i);
+        // c1 = d·(1 − i)/√2
+        const c1r = mul(r2, add(dr, di)), c1i = mul(r2, sub(di, dr));
+        a0r = ld(pr + 3 * inJ);
+        a0i = ld(pi + 3 * inJ);
+        a4r = ld(pr + 7 * inJ);
+        a4i = ld(pi + 7 * inJ);
+        const b3r = add(a0r, a4r), b3i = add(a0i, a4i);
+        dr = sub(a0r, a4r);
+        di = sub(a0i, a4i);
+        // c3 = d·(−1 − i)/√2
+        const c3r = mul(r2, sub(di, dr)), c3i = mul(r2, f32x4.neg(add(dr, di)));
         const qr = yr + yo, qi = yi + yo;
-        st(qr, add(t0r, t2r));
-        st(qi, add(t0i, t2i));
-        const u1r = add(t1r, t3r), u1i = add(t1i, t3i);
-        st(qr + outJ, sub(mul(u1r, w1r), mul(u1i, w1i)));
-        st(qi + outJ, add(mul(u1r, w1i), mul(u1i, w1r)));
-        const u2r = sub(t0r, t2r), u2i = sub(t0i, t2i);
-        st(qr + outJ2, sub(mul(u2r, w2r), mul(u2i, w2i)));
-        st(qi + outJ2, add(mul(u2r, w2i), mul(u2i, w2r)));
-        const u3r = sub(t1r, t3r), u3i = sub(t1i, t3i);
-        st(qr + outJ3, sub(mul(u3r, w3r), mul(u3i, w3i)));
-        st(qi + outJ3, add(mul(u3r, w3i), mul(u3i, w3r)));
-        xo += xs;
-        yo += ys;
+        // even outputs: DFT4(b) → y0, y2, y4, y6
+        {
+          const t0r = add(b0r, b2r), t0i = add(b0i, b2i);
+          const t1r = sub(b0r, b2r), t1i = sub(b0i, b2i);
+          const t2r = add(b1r, b3r), t2i = add(b1i, b3i);
+          const t3r = sub(b1i, b3i), t3i = sub(b3r, b1r);
+          st(qr, add(t0r, t2r));
+          st(qi, add(t0i, t2i));
+          if (p == 0) {
+            st(qr + 2 * outJ, add(t1r, t3r));
+            st(qi + 2 * outJ, add(t1i, t3i));
+            st(qr + 4 * outJ, sub(t0r, t2r));
+            st(qi + 4 * outJ, sub(t0i, t2i));
+            st(qr + 6 * outJ, sub(t1r, t3r));
+            st(qi + 6 * outJ, sub(t1i, t3i));
+          } else {
+            let u_r = add(t1r, t3r), u_i = add(t1i, t3i);
+            let wr = splat(t + 8), wi = splat(t + 12);
+            st(qr + 2 * outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + 2 * outJ, add(mul(u_r, wi), mul(u_i, wr)));
+            u_r = sub(t0r, t2r);
+            u_i = sub(t0i, t2i);
+            wr = splat(t + 24);
+            wi = splat(t + 28);
+            st(qr + 4 * outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + 4 * outJ, add(mul(u_r, wi), mul(u_i, wr)));
+            u_r = sub(t1r, t3r);
+            u_i = sub(t1i, t3i);
+            wr = splat(t + 40);
+            wi = splat(t + 44);
+            st(qr + 6 * outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + 6 * outJ, add(mul(u_r, wi), mul(u_i, wr)));
+          }
+        }
+        // odd outputs: DFT4(c) → y1, y3, y5, y7
+        {
+          const t0r = add(c0r, c2r), t0i = add(c0i, c2i);
+          const t1r = sub(c0r, c2r), t1i = sub(c0i, c2i);
+          const t2r = add(c1r, c3r), t2i = add(c1i, c3i);
+          const t3r = sub(c1i, c3i), t3i = sub(c3r, c1r);
+          if (p == 0) {
+            st(qr + outJ, add(t0r, t2r));
+            st(qi + outJ, add(t0i, t2i));
+            st(qr + 3 * outJ, add(t1r, t3r));
+            st(qi + 3 * outJ, add(t1i, t3i));
+            st(qr + 5 * outJ, sub(t0r, t2r));
+            st(qi + 5 * outJ, sub(t0i, t2i));
+            st(qr + 7 * outJ, sub(t1r, t3r));
+            st(qi + 7 * outJ, sub(t1i, t3i));
+          } else {
+            let u_r = add(t0r, t2r), u_i = add(t0i, t2i);
+            let wr = splat(t), wi = splat(t + 4);
+            st(qr + outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + outJ, add(mul(u_r, wi), mul(u_i, wr)));
+            u_r = add(t1r, t3r);
+            u_i = add(t1i, t3i);
+            wr = splat(t + 16);
+            wi = splat(t + 20);
+            st(qr + 3 * outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + 3 * outJ, add(mul(u_r, wi), mul(u_i, wr)));
+            u_r = sub(t0r, t2r);
+            u_i = sub(t0i, t2i);
+            wr = splat(t + 32);
+            wi = splat(t + 36);
+            st(qr + 5 * outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + 5 * outJ, add(mul(u_r, wi), mul(u_i, wr)));
+            u_r = sub(t1r, t3r);
+            u_i = sub(t1i, t3i);
+            wr = splat(t + 48);
+            wi = splat(t + 52);
+            st(qr + 7 * outJ, sub(mul(u_r, wr), mul(u_i, wi)));
+            st(qi + 7 * outJ, add(mul(u_r, wi), mul(u_i, wr)));
+          }
+        }
+        xo += xb;
+        yo += yb;
       }
     }
   }
@@ -206,47 +374,57 @@ function stage4(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi:
 // sin(2π/3)
 const S3: f32 = 0.8660254037844386;
 
-function stage3(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+function stage3(
+  nc: i32, s: i32, nb: i32,
+  xr: usize, xi: usize, xb: usize, xu: usize, xt: usize,
+  yr: usize, yi: usize, yb: usize, yu: usize, yt: usize,
+  tw: usize,
+): void {
   const m = nc / 3;
-  const inJ = <usize>(s * m) * xs;
+  const nu = s / nb;
+  const inJ = <usize>m * xt;
   const inJ2 = inJ + inJ;
-  const outJ = <usize>s * ys;
+  const outJ = yt;
   const outJ2 = outJ + outJ;
   const half = f32x4.splat(0.5);
   const s3 = f32x4.splat(S3);
   for (let p = 0; p < m; p++) {
-    let xo = <usize>(s * p) * xs;
-    let yo = <usize>(3 * s * p) * ys;
+    const xp = <usize>p * xt;
+    const yp = <usize>(3 * p) * yt;
     const t = tw + <usize>p * 16;
     const w1r = splat(t), w1i = splat(t + 4);
     const w2r = splat(t + 8), w2i = splat(t + 12);
-    for (let q = 0; q < s; q++) {
-      const pr = xr + xo, pi = xi + xo;
-      const a0r = ld(pr), a0i = ld(pi);
-      const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
-      const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
-      const tr = add(a1r, a2r), ti = add(a1i, a2i);
-      const dr = mul(s3, sub(a1r, a2r)), di = mul(s3, sub(a1i, a2i));
-      const br = sub(a0r, mul(half, tr)), bi = sub(a0i, mul(half, ti));
-      const qr = yr + yo, qi = yi + yo;
-      st(qr, add(a0r, tr));
-      st(qi, add(a0i, ti));
-      // y1 = b − i·d, y2 = b + i·d (d already scaled by sin(2π/3))
-      const y1r = add(br, di), y1i = sub(bi, dr);
-      const y2r = sub(br, di), y2i = add(bi, dr);
-      if (p == 0) {
-        st(qr + outJ, y1r);
-        st(qi + outJ, y1i);
-        st(qr + outJ2, y2r);
-        st(qi + outJ2, y2i);
-      } else {
-        st(qr + outJ, sub(mul(y1r, w1r), mul(y1i, w1i)));
-        st(qi + outJ, add(mul(y1r, w1i), mul(y1i, w1r)));
-        st(qr + outJ2, sub(mul(y2r, w2r), mul(y2i, w2i)));
-        st(qi + outJ2, add(mul(y2r, w2i), mul(y2i, w2r)));
+    for (let u = 0; u < nu; u++) {
+      let xo = xp + <usize>u * xu;
+      let yo = yp + <usize>u * yu;
+      for (let q = 0; q < nb; q++) {
+        const pr = xr + xo, pi = xi + xo;
+        const a0r = ld(pr), a0i = ld(pi);
+        const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+        const a2r = ld(pr + inJ2), a2i = ld(pi + inJ2);
+        const tr = add(a1r, a2r), ti = add(a1i, a2i);
+        const dr = mul(s3, sub(a1r, a2r)), di = mul(s3, sub(a1i, a2i));
+        const br = sub(a0r, mul(half, tr)), bi = sub(a0i, mul(half, ti));
+        const qr = yr + yo, qi = yi + yo;
+        st(qr, add(a0r, tr));
+        st(qi, add(a0i, ti));
+        // y1 = b − i·d, y2 = b + i·d (d already scaled by sin(2π/3))
+        const y1r = add(br, di), y1i = sub(bi, dr);
+        const y2r = sub(br, di), y2i = add(bi, dr);
+        if (p == 0) {
+          st(qr + outJ, y1r);
+          st(qi + outJ, y1i);
+          st(qr + outJ2, y2r);
+          st(qi + outJ2, y2i);
+        } else {
+          st(qr + outJ, sub(mul(y1r, w1r), mul(y1i, w1i)));
+          st(qi + outJ, add(mul(y1r, w1i), mul(y1i, w1r)));
+          st(qr + outJ2, sub(mul(y2r, w2r), mul(y2i, w2i)));
+          st(qi + outJ2, add(mul(y2r, w2i), mul(y2i, w2r)));
+        }
+        xo += xb;
+        yo += yb;
       }
-      xo += xs;
-      yo += ys;
     }
   }
 }
@@ -257,130 +435,169 @@ const C52: f32 = -0.8090169943749475;
 const S51: f32 = 0.9510565162951535;
 const S52: f32 = 0.5877852522924731;
 
-function stage5(nc: i32, s: i32, xr: usize, xi: usize, xs: usize, yr: usize, yi: usize, ys: usize, tw: usize): void {
+function stage5(
+  nc: i32, s: i32, nb: i32,
+  xr: usize, xi: usize, xb: usize, xu: usize, xt: usize,
+  yr: usize, yi: usize, yb: usize, yu: usize, yt: usize,
+  tw: usize,
+): void {
   const m = nc / 5;
-  const inJ = <usize>(s * m) * xs;
-  const outJ = <usize>s * ys;
+  const nu = s / nb;
+  const inJ = <usize>m * xt;
+  const outJ = yt;
   const c1 = f32x4.splat(C51), c2 = f32x4.splat(C52);
   const s1 = f32x4.splat(S51), s2 = f32x4.splat(S52);
   for (let p = 0; p < m; p++) {
-    let xo = <usize>(s * p) * xs;
-    let yo = <usize>(5 * s * p) * ys;
+    const xp = <usize>p * xt;
+    const yp = <usize>(5 * p) * yt;
     const t = tw + <usize>p * 32;
-    for (let q = 0; q < s; q++) {
-      const pr = xr + xo, pi = xi + xo;
-      const a0r = ld(pr), a0i = ld(pi);
-      const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
-      const a2r = ld(pr + 2 * inJ), a2i = ld(pi + 2 * inJ);
-      const a3r = ld(pr + 3 * inJ), a3i = ld(pi + 3 * inJ);
-      const a4r = ld(pr + 4 * inJ), a4i = ld(pi + 4 * inJ);
-      const t1r = add(a1r, a4r), t1i = add(a1i, a4i);
-      const t2r = add(a2r, a3r), t2i = add(a2i, a3i);
-      const d1r = sub(a1r, a4r), d1i = sub(a1i, a4i);
-      const d2r = sub(a2r, a3r), d2i = sub(a2i, a3i);
-      const b1r = add(a0r, add(mul(c1, t1r), mul(c2, t2r)));
-      const b1i = add(a0i, add(mul(c1, t1i), mul(c2, t2i)));
-      const b2r = add(a0r, add(mul(c2, t1r), mul(c1, t2r)));
-      const b2i = add(a0i, add(mul(c2, t1i), mul(c1, t2i)));
-      const e1r = add(mul(s1, d1r), mul(s2, d2r));
-      const e1i = add(mul(s1, d1i), mul(s2, d2i));
-      const e2r = sub(mul(s2, d1r), mul(s1, d2r));
-      const e2i = sub(mul(s2, d1i), mul(s1, d2i));
-      // y1 = b1 − i·e1, y4 = b1 + i·e1, y2 = b2 − i·e2, y3 = b2 + i·e2
-      const y1r = add(b1r, e1i), y1i = sub(b1i, e1r);
-      const y4r = sub(b1r, e1i), y4i = add(b1i, e1r);
-      const y2r = add(b2r, e2i), y2i = sub(b2i, e2r);
-      const y3r = sub(b2r, e2i), y3i = add(b2i, e2r);
-      const qr = yr + yo, qi = yi + yo;
-      st(qr, add(a0r, add(t1r, t2r)));
-      st(qi, add(a0i, add(t1i, t2i)));
-      if (p == 0) {
-        st(qr + outJ, y1r);
-        st(qi + outJ, y1i);
-        st(qr + 2 * outJ, y2r);
-        st(qi + 2 * outJ, y2i);
-        st(qr + 3 * outJ, y3r);
-        st(qi + 3 * outJ, y3i);
-        st(qr + 4 * outJ, y4r);
-        st(qi + 4 * outJ, y4i);
-      } else {
-        const w1r = splat(t), w1i = splat(t + 4);
-        st(qr + outJ, sub(mul(y1r, w1r), mul(y1i, w1i)));
-        st(qi + outJ, add(mul(y1r, w1i), mul(y1i, w1r)));
-        const w2r = splat(t + 8), w2i = splat(t + 12);
-        st(qr + 2 * outJ, sub(mul(y2r, w2r), mul(y2i, w2i)));
-        st(qi + 2 * outJ, add(mul(y2r, w2i), mul(y2i, w2r)));
-        const w3r = splat(t + 16), w3i = splat(t + 20);
-        st(qr + 3 * outJ, sub(mul(y3r, w3r), mul(y3i, w3i)));
-        st(qi + 3 * outJ, add(mul(y3r, w3i), mul(y3i, w3r)));
-        const w4r = splat(t + 24), w4i = splat(t + 28);
-        st(qr + 4 * outJ, sub(mul(y4r, w4r), mul(y4i, w4i)));
-        st(qi + 4 * outJ, add(mul(y4r, w4i), mul(y4i, w4r)));
+    for (let u = 0; u < nu; u++) {
+      let xo = xp + <usize>u * xu;
+      let yo = yp + <usize>u * yu;
+      for (let q = 0; q < nb; q++) {
+        const pr = xr + xo, pi = xi + xo;
+        const a0r = ld(pr), a0i = ld(pi);
+        const a1r = ld(pr + inJ), a1i = ld(pi + inJ);
+        const a2r = ld(pr + 2 * inJ), a2i = ld(pi + 2 * inJ);
+        const a3r = ld(pr + 3 * inJ), a3i = ld(pi + 3 * inJ);
+        const a4r = ld(pr + 4 * inJ), a4i = ld(pi + 4 * inJ);
+        const t1r = add(a1r, a4r), t1i = add(a1i, a4i);
+        const t2r = add(a2r, a3r), t2i = add(a2i, a3i);
+        const d1r = sub(a1r, a4r), d1i = sub(a1i, a4i);
+        const d2r = sub(a2r, a3r), d2i = sub(a2i, a3i);
+        const b1r = add(a0r, add(mul(c1, t1r), mul(c2, t2r)));
+        const b1i = add(a0i, add(mul(c1, t1i), mul(c2, t2i)));
+        const b2r = add(a0r, add(mul(c2, t1r), mul(c1, t2r)));
+        const b2i = add(a0i, add(mul(c2, t1i), mul(c1, t2i)));
+        const e1r = add(mul(s1, d1r), mul(s2, d2r));
+        const e1i = add(mul(s1, d1i), mul(s2, d2i));
+        const e2r = sub(mul(s2, d1r), mul(s1, d2r));
+        const e2i = sub(mul(s2, d1i), mul(s1, d2i));
+        // y1 = b1 − i·e1, y4 = b1 + i·e1, y2 = b2 − i·e2, y3 = b2 + i·e2
+        const y1r = add(b1r, e1i), y1i = sub(b1i, e1r);
+        const y4r = sub(b1r, e1i), y4i = add(b1i, e1r);
+        const y2r = add(b2r, e2i), y2i = sub(b2i, e2r);
+        const y3r = sub(b2r, e2i), y3i = add(b2i, e2r);
+        const qr = yr + yo, qi = yi + yo;
+        st(qr, add(a0r, add(t1r, t2r)));
+        st(qi, add(a0i, add(t1i, t2i)));
+        if (p == 0) {
+          st(qr + outJ, y1r);
+          st(qi + outJ, y1i);
+          st(qr + 2 * outJ, y2r);
+          st(qi + 2 * outJ, y2i);
+          st(qr + 3 * outJ, y3r);
+          st(qi + 3 * outJ, y3i);
+          st(qr + 4 * outJ, y4r);
+          st(qi + 4 * outJ, y4i);
+        } else {
+          const w1r = splat(t), w1i = splat(t + 4);
+          st(qr + outJ, sub(mul(y1r, w1r), mul(y1i, w1i)));
+          st(qi + outJ, add(mul(y1r, w1i), mul(y1i, w1r)));
+          const w2r = splat(t + 8), w2i = splat(t + 12);
+          st(qr + 2 * outJ, sub(mul(y2r, w2r), mul(y2i, w2i)));
+          st(qi + 2 * outJ, add(mul(y2r, w2i), mul(y2i, w2r)));
+          const w3r = splat(t + 16), w3i = splat(t + 20);
+          st(qr + 3 * outJ, sub(mul(y3r, w3r), mul(y3i, w3i)));
+          st(qi + 3 * outJ, add(mul(y3r, w3i), mul(y3i, w3r)));
+          const w4r = splat(t + 24), w4i = splat(t + 28);
+          st(qr + 4 * outJ, sub(mul(y4r, w4r), mul(y4i, w4i)));
+          st(qi + 4 * outJ, add(mul(y4r, w4i), mul(y4i, w4r)));
+        }
+        xo += xb;
+        yo += yb;
       }
-      xo += xs;
-      yo += ys;
     }
   }
 }
 
 /**
- * Forward complex FFTs of n = plan length, `batch` × four lanes at once, from
- * (sr, si, stride ss) to (dr, di, stride ds). Element t of sequence b is
- * element t·batch + b: the batch is interleaved innermost, which is the same
- * as starting the Stockham recursion at stride s = batch (twiddles unchanged).
- * Intermediate stages ping-pong between scratch buffers a and b, so the
+ * Forward complex FFTs of n = plan length, `batch` × four lanes at once.
+ * Element k of sequence b (b < batch) is read at (sr, si) + b·sb + k·sk and
+ * written at (dr, di) + b·db + k·dk. Intermediate stages ping-pong between
+ * the scratch buffers a and b, where element k of sequence b is element
+ * k·batch + b (the batch interleaved innermost, which is the same as starting
+ * the Stockham recursion at stride s = batch; twiddles are unchanged). The
  * source may equal the destination.
  */
-function fft(plan: usize, batch: i32, sr: usize, si: usize, ss: usize, dr: usize, di: usize, ds: usize): void {
+function fft(
+  plan: usize, batch: i32,
+  sr: usize, si: usize, sb: usize, sk: usize,
+  dr: usize, di: usize, db: usize, dk: usize,
+): void {
   const L = load<i32>(plan);
   let nc = load<i32>(plan, 4);
   let s = batch;
-  let xr = sr, xi = si, xs = ss;
+  let xr = sr, xi = si, xb = sb, xt = sk;
+  const dContig = db == 16 && dk == <usize>batch << 4;
   for (let i = 0; i < L; i++) {
     const e = plan + 8 + (<usize>i << 3);
     const r = load<i32>(e);
     const tw = <usize>load<u32>(e, 4);
-    let yr: usize, yi: usize, ys: usize;
+    let yr: usize, yi: usize;
+    let nb = s;
+    let xu: usize = 0, yb: usize = 16, yu: usize = 0, yt = <usize>s << 4;
     if (i == L - 1) {
       yr = dr;
       yi = di;
-      ys = ds;
+      if (!dContig) {
+        // q = b + batch·u: output element (q, t') is element u + (s/batch)·t'
+        // of sequence b.
+        nb = batch;
+        xu = <usize>batch << 4; // input is a scratch buffer unless L = 1 (then u = 0)
+        yb = db;
+        yu = dk;
+        yt = <usize>(s / batch) * dk;
+      }
     } else if ((i & 1) == 0) {
       yr = aRe;
       yi = aIm;
-      ys = 16;
     } else {
       yr = bRe;
       yi = bIm;
-      ys = 16;
     }
-    if (r == 4) stage4(nc, s, xr, xi, xs, yr, yi, ys, tw);
-    else if (r == 2) stage2(nc, s, xr, xi, xs, yr, yi, ys, tw);
-    else if (r == 3) stage3(nc, s, xr, xi, xs, yr, yi, ys, tw);
-    else stage5(nc, s, xr, xi, xs, yr, yi, ys, tw);
-    xr = yr;
-    xi = yi;
-    xs = ys;
+    if (r == 4) stage4(nc, s, nb, xr, xi, xb, xu, xt, yr, yi, yb, yu, yt, tw);
+    else if (r == 8) stage8(nc, s, nb, xr, xi, xb, xu, xt, yr, yi, yb, yu, yt, tw);
+    else if (r == 2) stage2(nc, s, nb, xr, xi, xb, xu, xt, yr, yi, yb, yu, yt, tw);
+    else if (r == 3) stage3(nc, s, nb, xr, xi, xb, xu, xt, yr, yi, yb, yu, yt, tw);
+    else stage5(nc, s, nb, xr, xi, xb, xu, xt, yr, yi, yb, yu, yt, tw);
     nc /= r;
     s *= r;
+    xr = yr;
+    xi = yi;
+    xb = 16;
+    xt = <usize>s << 4;
   }
 }
 
 // ---------------------------------------------------------------- plans
 
-/** Radix of stage i for length n: 4s first, then 2, 3s, 5s; 0 past the end. */
+/**
+ * Radix of stage i for length n, 0 past the end: for the power of two 2^a,
+ * radix 8 while a ≥ 5 or a = 3, then 4s and at most one 2 (so 2^4 = 4·4,
+ * 2^7 = 8·4·4, 2^10 = 8·8·4·4); then 3s, then 5s.
+ */
 function radixAt(n: i32, i: i32): i32 {
-  let k = 0;
+  let a = 0;
   let r = n;
-  while (r % 4 == 0) {
+  while ((r & 1) == 0) {
+    a++;
+    r >>= 1;
+  }
+  let k = 0;
+  while (a >= 5 || a == 3) {
+    if (k == i) return RADIX8 ? 8 : 4;
+    k++;
+    a -= RADIX8 ? 3 : 2;
+  }
+  while (a >= 2) {
     if (k == i) return 4;
     k++;
-    r /= 4;
+    a -= 2;
   }
-  while (r % 2 == 0) {
+  if (a == 1) {
     if (k == i) return 2;
     k++;
-    r /= 2;
   }
   while (r % 3 == 0) {
     if (k == i) return 3;
@@ -537,71 +754,83 @@ export function gxPtr(): usize {
 
 /**
  * Forward pass 1 on the strip of columns x0 .. x0 + 4·nb − 1 of the input
- * (nb blocks of four columns), into spectrum block columns of (xr, xi). The
- * strip is first gathered into a contiguous buffer (one cache line per row
- * and plane for nb = 4), element t·nb + b holding z[t] of block b; power-of-two
- * row strides would otherwise thrash the cache. Bins are twice the true DFT.
+ * (nb ≤ MAXB blocks of four columns; 64 bytes per row for nb = 4, so every
+ * cache line of the input is used whole), into spectrum block columns of
+ * (xr, xi). The first FFT stage reads the rows 2t (re) and 2t+1 (im) directly.
+ * Bins are twice the true DFT.
  */
 function forwardStrip(x0: i32, nb: i32, xr: usize, xi: usize): void {
   const rowB = <usize>W << 2;
   const eb = <usize>nb << 4; // bytes per batched element
-  // gather: rows 2t (re) and 2t+1 (im)
-  let src = inputP + (<usize>x0 << 2);
-  let dst: usize = 0;
-  for (let t = 0; t < N; t++) {
-    for (let o: usize = 0; o < eb; o += 16) {
-      st(cRe + dst + o, ld(src + o));
-      st(cIm + dst + o, ld(src + rowB + o));
-    }
-    src += rowB << 1;
-    dst += eb;
-  }
-  fft(planN, nb, cRe, cIm, 16, cRe, cIm, 16);
+  const src = inputP + (<usize>x0 << 2);
+  fft(planN, nb, src, src + rowB, 16, rowB << 1, cRe, cIm, 16, eb);
   // Post-processing: X[k] = A + W^k·(−i)·B with A = Z[k] + conj Z[N−k],
   // B = Z[k] − conj Z[N−k], W^k = (c, −s): X.re = Ar + c·Bi − s·Br,
   // X.im = Ai − c·Br − s·Bi. k = 0 and k = N both use Z[0] twice:
-  // X[0] = 2(Z0.re + Z0.im), X[N] = 2(Z0.re − Z0.im), both real.
-  const two = f32x4.splat(2);
-  const zero = f32x4.splat(0);
-  const nOff = <usize>N * eb;
-  for (let o: usize = 0; o < eb; o += 16) {
-    const z0r = ld(cRe + o), z0i = ld(cIm + o);
-    st(dRe + o, mul(two, add(z0r, z0i)));
-    st(dIm + o, zero);
-    st(dRe + nOff + o, mul(two, sub(z0r, z0i)));
-    st(dIm + nOff + o, zero);
-  }
-  for (let k = 1; k < N; k++) {
-    const ko = <usize>k * eb;
-    const mo = <usize>(N - k) * eb;
-    const t = postTw + (<usize>k << 3);
-    const c = splat(t), s = splat(t + 4);
-    for (let o: usize = 0; o < eb; o += 16) {
-      const zr = ld(cRe + ko + o), zi = ld(cIm + ko + o);
-      const yr = ld(cRe + mo + o), yi = ld(cIm + mo + o);
-      const ar = add(zr, yr), ai = sub(zi, yi);
-      const br = sub(zr, yr), bi = add(zi, yi);
-      st(dRe + ko + o, sub(add(ar, mul(c, bi)), mul(s, br)));
-      st(dIm + ko + o, sub(sub(ai, mul(c, br)), mul(s, bi)));
-    }
-  }
-  const padEnd = <usize>P * eb;
-  for (let o = <usize>(N + 1) * eb; o < padEnd; o += 16) {
-    st(dRe + o, zero);
-    st(dIm + o, zero);
-  }
-  // transpose 4 × 4 blocks (4 bins × 4 columns) into [kb][x][4]
+  // X[0] = 2(Z0.re + Z0.im), X[N] = 2(Z0.re − Z0.im), both real; bins k > N
+  // are zero padding. Computed four bins at a time into a small buffer
+  // (hot in L1), then transposed 4 × 4 into [kb][x][4].
   const blk = <usize>W << 4;
-  let so: usize = 0;
   let o = <usize>x0 << 4; // element x0 of block 0
   for (let kb = 0; kb < KB; kb++) {
-    for (let b = 0; b < nb; b++) {
-      const bo = <usize>b << 4;
-      transpose4(dRe + so + bo, eb, xr + o + (bo << 2), 16);
-      transpose4(dIm + so + bo, eb, xi + o + (bo << 2), 16);
+    const k0 = kb << 2;
+    if (k0 >= 1 && k0 + 3 < N) {
+      for (let i = 0; i < 4; i++) {
+        const k = k0 + i;
+        const ko = <usize>k * eb;
+        const mo = <usize>(N - k) * eb;
+        const t = postTw + (<usize>k << 3);
+        const c = splat(t), s = splat(t + 4);
+        const bo = <usize>i << 4;
+        for (let b: usize = 0; b < eb; b += 16) {
+          const zr = ld(cRe + ko + b), zi = ld(cIm + ko + b);
+          const yr = ld(cRe + mo + b), yi = ld(cIm + mo + b);
+          const ar = add(zr, yr), ai = sub(zi, yi);
+          const br = sub(zr, yr), bi = add(zi, yi);
+          st(dRe + (b << 2) + bo, sub(add(ar, mul(c, bi)), mul(s, br)));
+          st(dIm + (b << 2) + bo, sub(sub(ai, mul(c, br)), mul(s, bi)));
+        }
+      }
+    } else {
+      postEdge(k0, eb);
     }
-    so += eb << 2;
+    for (let b: usize = 0; b < eb; b += 16) {
+      transpose4(dRe + (b << 2), 16, xr + o + (b << 2), 16);
+      transpose4(dIm + (b << 2), 16, xi + o + (b << 2), 16);
+    }
     o += blk;
+  }
+}
+
+/** Post-processing of the bins k0..k0+3 that involve k = 0, k = N or padding. */
+function postEdge(k0: i32, eb: usize): void {
+  const two = f32x4.splat(2);
+  const zero = f32x4.splat(0);
+  for (let i = 0; i < 4; i++) {
+    const k = k0 + i;
+    const bo = <usize>i << 4;
+    for (let b: usize = 0; b < eb; b += 16) {
+      const d = (b << 2) + bo;
+      if (k == 0 || k == N) {
+        const z0r = ld(cRe + b), z0i = ld(cIm + b);
+        st(dRe + d, mul(two, k == 0 ? add(z0r, z0i) : sub(z0r, z0i)));
+        st(dIm + d, zero);
+      } else if (k > N) {
+        st(dRe + d, zero);
+        st(dIm + d, zero);
+      } else {
+        const ko = <usize>k * eb + b;
+        const mo = <usize>(N - k) * eb + b;
+        const t = postTw + (<usize>k << 3);
+        const c = splat(t), s = splat(t + 4);
+        const zr = ld(cRe + ko), zi = ld(cIm + ko);
+        const yr = ld(cRe + mo), yi = ld(cIm + mo);
+        const ar = add(zr, yr), ai = sub(zi, yi);
+        const br = sub(zr, yr), bi = add(zi, yi);
+        st(dRe + d, sub(add(ar, mul(c, bi)), mul(s, br)));
+        st(dIm + d, sub(sub(ai, mul(c, br)), mul(s, bi)));
+      }
+    }
   }
 }
 
@@ -612,10 +841,9 @@ function inverseStrip(x0: i32, nb: i32): void {
   let so: usize = 0;
   let o = <usize>x0 << 4;
   for (let kb = 0; kb < KB; kb++) {
-    for (let b = 0; b < nb; b++) {
-      const bo = <usize>b << 4;
-      transpose4(sRe + o + (bo << 2), 16, dRe + so + bo, eb);
-      transpose4(sIm + o + (bo << 2), 16, dIm + so + bo, eb);
+    for (let b: usize = 0; b < eb; b += 16) {
+      transpose4(sRe + o + (b << 2), 16, dRe + so + b, eb);
+      transpose4(sIm + o + (b << 2), 16, dIm + so + b, eb);
     }
     so += eb << 2;
     o += blk;
@@ -624,10 +852,10 @@ function inverseStrip(x0: i32, nb: i32): void {
   // parts (rounding noise) are dropped, as irfft does.
   // Z'[0] = (Y0 + YN) + i (Y0 − YN)
   const nOff = <usize>N * eb;
-  for (let o: usize = 0; o < eb; o += 16) {
-    const y0r = ld(dRe + o), ynr = ld(dRe + nOff + o);
-    st(cRe + o, add(y0r, ynr));
-    st(cIm + o, sub(y0r, ynr));
+  for (let b: usize = 0; b < eb; b += 16) {
+    const y0r = ld(dRe + b), ynr = ld(dRe + nOff + b);
+    st(cRe + b, add(y0r, ynr));
+    st(cIm + b, sub(y0r, ynr));
   }
   // Z'[k] = A + i·W^−k·B, A = Y[k] + conj Y[N−k], B = Y[k] − conj Y[N−k],
   // W^−k = (c, s): Z'.re = Ar − c·Bi − s·Br, Z'.im = Ai + c·Br − s·Bi.
@@ -636,28 +864,20 @@ function inverseStrip(x0: i32, nb: i32): void {
     const mo = <usize>(N - k) * eb;
     const t = postTw + (<usize>k << 3);
     const c = splat(t), s = splat(t + 4);
-    for (let o: usize = 0; o < eb; o += 16) {
-      const yr = ld(dRe + ko + o), yi = ld(dIm + ko + o);
-      const ur = ld(dRe + mo + o), ui = ld(dIm + mo + o);
+    for (let b: usize = 0; b < eb; b += 16) {
+      const yr = ld(dRe + ko + b), yi = ld(dIm + ko + b);
+      const ur = ld(dRe + mo + b), ui = ld(dIm + mo + b);
       const ar = add(yr, ur), ai = sub(yi, ui);
       const br = sub(yr, ur), bi = add(yi, ui);
-      st(cRe + ko + o, sub(sub(ar, mul(c, bi)), mul(s, br)));
-      st(cIm + ko + o, sub(add(ai, mul(c, br)), mul(s, bi)));
+      st(cRe + ko + b, sub(sub(ar, mul(c, bi)), mul(s, br)));
+      st(cIm + ko + b, sub(add(ai, mul(c, br)), mul(s, bi)));
     }
   }
-  // IDFT via swapped DFT: output re (= IDFT im) → odd rows, output im → even rows.
-  fft(planN, nb, cIm, cRe, 16, dRe, dIm, 16);
+  // IDFT via swapped DFT: output re (= IDFT im) → odd rows, output im → even
+  // rows; the last FFT stage writes the surface strip directly.
   const rowB = <usize>W << 2;
-  let dst = surfaceP + (<usize>x0 << 2);
-  let src: usize = 0;
-  for (let t = 0; t < N; t++) {
-    for (let o: usize = 0; o < eb; o += 16) {
-      st(dst + o, ld(dIm + src + o));
-      st(dst + rowB + o, ld(dRe + src + o));
-    }
-    dst += rowB << 1;
-    src += eb;
-  }
+  const dst = surfaceP + (<usize>x0 << 2);
+  fft(planN, nb, cIm, cRe, 16, eb, dst + rowB, dst, 16, rowB << 1);
 }
 
 /** Forward pass 1 over all strips. */
@@ -685,7 +905,7 @@ function forward(xr: usize, xi: usize): void {
   const blk = <usize>W << 4;
   for (let kb = 0; kb < KB; kb++) {
     const o = <usize>kb * blk;
-    fft(planW, 1, xr + o, xi + o, 16, xr + o, xi + o, 16);
+    fft(planW, 1, xr + o, xi + o, 16, 16, xr + o, xi + o, 16, 16);
   }
 }
 
@@ -703,21 +923,21 @@ export function correlate(mode: i32): void {
     const scale = f32x4.splat(<f32>(1.0 / (4.0 * hw)));
     for (let kb = 0; kb < KB; kb++) {
       const o = <usize>kb * blk;
-      fft(planW, 1, sRe + o, sIm + o, 16, cRe, cIm, 16);
+      fft(planW, 1, sRe + o, sIm + o, 16, 16, cRe, cIm, 16, 16);
       for (let x: usize = 0; x < blk; x += 16) {
         const fr = ld(cRe + x), fi = ld(cIm + x);
         const gr = ld(tRe + o + x), gi = ld(tIm + o + x);
         st(cRe + x, mul(scale, add(mul(fr, gr), mul(fi, gi))));
         st(cIm + x, mul(scale, sub(mul(fi, gr), mul(fr, gi))));
       }
-      fft(planW, 1, cIm, cRe, 16, sIm + o, sRe + o, 16);
+      fft(planW, 1, cIm, cRe, 16, 16, sIm + o, sRe + o, 16, 16);
     }
   } else {
     // C = F·conj(T), kept in the spectrum buffer; Σ|C| over the full spectrum.
     let total: f64 = 0;
     for (let kb = 0; kb < KB; kb++) {
       const o = <usize>kb * blk;
-      fft(planW, 1, sRe + o, sIm + o, 16, sRe + o, sIm + o, 16);
+      fft(planW, 1, sRe + o, sIm + o, 16, 16, sRe + o, sIm + o, 16, 16);
       let acc = f32x4.splat(0);
       for (let x: usize = 0; x < blk; x += 16) {
         const fr = ld(sRe + o + x), fi = ld(sIm + o + x);
@@ -752,7 +972,7 @@ export function correlate(mode: i32): void {
         st(cIm + x, mul(ci, f));
         gx += 4;
       }
-      fft(planW, 1, cIm, cRe, 16, sIm + o, sRe + o, 16);
+      fft(planW, 1, cIm, cRe, 16, 16, sIm + o, sRe + o, 16, 16);
     }
   }
   inverseColumns();

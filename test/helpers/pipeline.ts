@@ -1,0 +1,29 @@
+import { defaultConfig, type Config } from '../../src/config/schema.js';
+import { openSource } from '../../src/ingest/open.js';
+import { type BackendChoice, selectBackend } from '../../src/stream/backend.js';
+import { Hub, type Message } from '../../src/stream/hub.js';
+import { runPipeline } from '../../src/stream/pipeline.js';
+
+/** Runs a source through the real pipeline and collects what the hub publishes, by topic. */
+export async function replayThroughPipeline(
+  uri: string,
+  edit: (c: Config) => void,
+  backend: BackendChoice,
+): Promise<{ frames: Message[]; meta: Message; end: Message; backend: string }> {
+  const config = defaultConfig();
+  config.source = uri;
+  edit(config);
+  const b = await selectBackend(backend, { normalization: config.registration.normalization, phaseSigma: config.registration.phaseSigma });
+  const hub = new Hub();
+  const frames: Message[] = [];
+  let meta: Message | null = null;
+  let end: Message | null = null;
+  hub.subscribe((topic, m) => {
+    if (topic === 'frame') frames.push(m);
+    else if (topic === 'meta') meta = m;
+    else if (topic === 'end') end = m;
+  });
+  await runPipeline({ config, source: openSource(uri, config), hub, correlators: b.factory });
+  if (!meta || !end) throw new Error('pipeline published no meta or end');
+  return { frames, meta, end, backend: b.name };
+}
