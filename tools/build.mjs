@@ -1,30 +1,30 @@
 #!/usr/bin/env node
 // Builds scopestream (the `build` / `prepare` npm script):
-//   1. src/kernels/wasm/assembly/*.ts → dist/kernels/correlate.wasm with the
-//      AssemblyScript compiler (skipped when the .wasm is newer than its
-//      sources and this script);
+//   1. every src/kernels/wasm/assembly/<name>.ts (top level: one kernel each;
+//      shared AssemblyScript code goes in a subfolder) → dist/kernels/<name>.wasm
+//      with the AssemblyScript compiler, skipped when the .wasm is newer than
+//      every file under assembly/ and this script;
 //   2. tsc -p tsconfig.json (src → dist, incremental).
 // Prints one line on success; on failure prints the compiler's message and
 // exits non-zero.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const asmDir = join(root, 'src/kernels/wasm/assembly');
-const wasmEntry = join(asmDir, 'correlate.ts');
-const wasmOut = join(root, 'dist/kernels/correlate.wasm');
+const outDir = join(root, 'dist/kernels');
 
-// Flags of the WebAssembly build (docs/fft-wasm.md).
+// Flags of the WebAssembly builds (docs/fft-wasm.md): 128-bit SIMD, no GC
+// (kernels lay out their memory themselves), no assertions, no imports.
 const ASC_FLAGS = [
   '--enable', 'simd',
   '-O3',
   '--noAssert',
   '--runtime', 'stub',
   '--use', 'abort=',
-  '--initialMemory', '1',
 ];
 
 function fail(message) {
@@ -48,12 +48,9 @@ function newestSource(dir) {
   return t;
 }
 
-async function buildWasm() {
-  if (mtime(wasmOut) > newestSource(asmDir)) return 'up to date';
-  const t0 = performance.now();
-  const { default: asc } = await import('assemblyscript/asc');
+async function compileKernel(asc, entry, out) {
   let binary = null;
-  const argv = [wasmEntry, ...ASC_FLAGS, '--outFile', 'correlate.wasm'];
+  const argv = [entry, ...ASC_FLAGS, '--outFile', 'kernel.wasm'];
   if (!process.stderr.isTTY) argv.push('--noColors');
   const result = await asc.main(argv, {
     writeFile(name, contents) {
@@ -61,20 +58,33 @@ async function buildWasm() {
     },
   });
   if (result.error || binary === null) {
-    const out = `${result.stdout.toString()}${result.stderr.toString()}`.trim();
-    fail(`build: AssemblyScript compilation of ${wasmEntry} failed\n${out}\n${result.error?.message ?? 'no output'}`);
+    const msg = `${result.stdout.toString()}${result.stderr.toString()}`.trim();
+    fail(`build: AssemblyScript compilation of ${entry} failed\n${msg}\n${result.error?.message ?? 'no output'}`);
   }
   // Write atomically: parallel builds or a running process may read the file.
-  mkdirSync(dirname(wasmOut), { recursive: true });
-  const tmp = `${wasmOut}.${process.pid}.tmp`;
+  const tmp = `${out}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, binary);
-    renameSync(tmp, wasmOut);
+    renameSync(tmp, out);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   }
-  return `compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+}
+
+async function buildWasm() {
+  const newest = newestSource(asmDir);
+  const stale = readdirSync(asmDir, { withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => ({ entry: join(asmDir, e.name), out: join(outDir, e.name.replace(/\.ts$/, '.wasm')) }))
+    .filter(({ out }) => !(mtime(out) > newest));
+  if (stale.length === 0) return 'wasm up to date';
+  const t0 = performance.now();
+  const { default: asc } = await import('assemblyscript/asc');
+  mkdirSync(outDir, { recursive: true });
+  for (const { entry, out } of stale) await compileKernel(asc, entry, out);
+  const names = stale.map(({ out }) => basename(out)).join(', ');
+  return `${names} compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
 }
 
 function buildTs() {
@@ -91,4 +101,4 @@ function buildTs() {
 
 const wasm = await buildWasm();
 const ts = buildTs();
-process.stdout.write(`build: ok (wasm ${wasm}, tsc ${ts})\n`);
+process.stdout.write(`build: ok (${wasm}; tsc ${ts})\n`);

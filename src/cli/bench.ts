@@ -2,7 +2,6 @@ import { cpus, totalmem } from 'node:os';
 import type { Correlator } from '../kernels/correlator.js';
 import { type MotionOptions, MotionCorrector } from '../kernels/motionCorrector.js';
 import { Registrar, defaultRegistrationParams } from '../kernels/register.js';
-import { warpTranslate } from '../kernels/warp.js';
 import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
 import { InputError } from '../errors.js';
 import { type BackendChoice, selectBackend } from '../stream/backend.js';
@@ -75,7 +74,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     const size = `${w}x${h}`;
     const { hp, wp } = Registrar.paddedSize(w, h);
 
-    const corr: Correlator = backend.factory(hp, wp);
+    const corr: Correlator = backend.kernels.correlator(hp, wp);
     corr.input.set(new Float32Array(hp * wp).fill(1));
     corr.setTemplate();
     print({ case: 'fft_roundtrip', size, padded: `${wp}x${hp}`, ...stats(time(runs, () => corr.correlate())) });
@@ -85,8 +84,9 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     print({ case: 'register', size, ...stats(time(runs, (i) => reg.register(planes[1 + (i % 7)]))) });
     corr.dispose();
 
-    const out = new Float32Array(w * h);
-    print({ case: 'warp', size, ...stats(time(runs, (i) => warpTranslate(frames[i % 8].data, w, h, 1.37, -2.61, out))) });
+    const warper = backend.kernels.warper(w, h, 1, 'uint16');
+    print({ case: 'warp', size, ...stats(time(runs, (i) => warper.warp(frames[i % 8].data, 1.37, -2.61, 'constant', 0))) });
+    warper.dispose();
 
     const opts2: MotionOptions = {
       ...defaultRegistrationParams,
@@ -102,7 +102,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
       border: 'constant',
       borderValue: 0,
     };
-    const mc = new MotionCorrector(w, h, 1, opts2, backend.factory);
+    const mc = new MotionCorrector(w, h, 1, 'uint16', opts2, backend.kernels);
     const sink = (): void => {};
     for (const f of frames) mc.push(f, sink);
     print({ case: 'frame', size, ...stats(time(runs, (i) => mc.push(frames[i % 8], sink))) });

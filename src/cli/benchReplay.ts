@@ -36,7 +36,7 @@ export async function benchReplay(backend: Backend, _runs: number): Promise<Reco
     const stamps: number[] = [];
     hub.subscribe(() => stamps.push(performance.now()), ['frame']);
     const t0 = performance.now();
-    const s = await runPipeline({ config, source: new TiffSource(movie, {}), hub, correlators: backend.factory });
+    const s = await runPipeline({ config, source: new TiffSource(movie, {}), hub, kernels: backend.kernels });
     await recorder.close();
     const secs = (performance.now() - t0) / 1000;
     const gaps: number[] = [];

@@ -30,7 +30,7 @@ export async function runReplay(path: string, config: Config): Promise<number> {
   process.once('SIGTERM', onSignal);
   const t0 = performance.now();
   try {
-    const s = await runPipeline({ config: { ...config, source: path }, source, hub, correlators: backend.factory, signal: abort.signal });
+    const s = await runPipeline({ config: { ...config, source: path }, source, hub, kernels: backend.kernels, signal: abort.signal });
     const secs = (performance.now() - t0) / 1000;
     process.stderr.write(
       `scopestream: replayed ${s.frames} frames of ${s.info.width}×${s.info.height} in ${secs.toFixed(2)} s ` +

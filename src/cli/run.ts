@@ -34,7 +34,7 @@ export async function runLive(config: Config): Promise<number> {
   status.start();
   process.stderr.write(`scopestream: ${config.source} (${backend.name} FFT); Ctrl-C to stop\n`);
   try {
-    await runPipeline({ config, source, hub, correlators: backend.factory, signal: abort.signal, counters });
+    await runPipeline({ config, source, hub, kernels: backend.kernels, signal: abort.signal, counters });
     return 0;
   } finally {
     status.stop();

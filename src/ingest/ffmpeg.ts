@@ -10,13 +10,13 @@ import { InputError } from '../errors.js';
 
 interface ToolSpec {
   name: 'ffmpeg' | 'ffprobe';
-  option: 'ffmpegPath' | 'ffprobePath';
+  option: 'ffmpeg.path' | 'ffmpeg.probePath';
   /** npm package that ships the binary in its tarball; optional, never a dependency. */
   installer: string;
 }
 
-const FFMPEG: ToolSpec = { name: 'ffmpeg', option: 'ffmpegPath', installer: '@ffmpeg-installer/ffmpeg' };
-const FFPROBE: ToolSpec = { name: 'ffprobe', option: 'ffprobePath', installer: '@ffprobe-installer/ffprobe' };
+const FFMPEG: ToolSpec = { name: 'ffmpeg', option: 'ffmpeg.path', installer: '@ffmpeg-installer/ffmpeg' };
+const FFPROBE: ToolSpec = { name: 'ffprobe', option: 'ffmpeg.probePath', installer: '@ffprobe-installer/ffprobe' };
 
 /**
  * The ffmpeg binary to run: `configured` if given (it must be an executable
@@ -27,7 +27,7 @@ export function resolveFfmpeg(configured?: string): Promise<string> {
   return resolveTool(FFMPEG, configured);
 }
 
-/** As `resolveFfmpeg`, for ffprobe (option `ffprobePath`, package `@ffprobe-installer/ffprobe`). */
+/** As `resolveFfmpeg`, for ffprobe (option `ffmpeg.probePath`, package `@ffprobe-installer/ffprobe`). */
 export function resolveFfprobe(configured?: string): Promise<string> {
   return resolveTool(FFPROBE, configured);
 }
@@ -38,17 +38,17 @@ async function resolveTool(tool: ToolSpec, configured: string | undefined): Prom
     if (!configured.includes('/') && !configured.includes(path.sep)) {
       const found = await searchPath(configured);
       if (found) return found;
-      throw new InputError(`${tool.option}: ${configured} not found on PATH`);
+      throw new InputError(`option ${tool.option}: ${configured} not found on PATH`);
     }
     const problem = await executableProblem(configured);
     if (problem === undefined) return configured;
-    throw new InputError(`${tool.option}: ${configured} ${problem}`);
+    throw new InputError(`option ${tool.option}: ${configured} ${problem}`);
   }
   const onPath = await searchPath(tool.name);
   if (onPath) return onPath;
   const shipped = await fromInstallerPackage(tool.installer);
   if (shipped) return shipped;
-  throw new InputError(`${tool.name} not found: install it (e.g. apt-get install ffmpeg) or set ${tool.option}`);
+  throw new InputError(`${tool.name} not found: install it (e.g. apt-get install ffmpeg) or set the option ${tool.option}`);
 }
 
 /** Why `file` cannot be run, or undefined if it can. */
@@ -146,9 +146,10 @@ export function probeArgs(file: string): string[] {
     '-show_entries', 'stream=width,height,pix_fmt,avg_frame_rate,r_frame_rate,nb_frames,duration,codec_name',
     '-show_entries', 'format=duration',
     // The pixel-format table gives the real bit depth of whatever pix_fmt the
-    // stream has, so no list of format names has to be kept here; it rides on
-    // the same ffprobe run.
-    '-show_entries', 'pixel_format=name:component=bit_depth',
+    // stream has, so no list of format names is kept here; it rides on the same
+    // ffprobe run. Not `component=bit_depth`: "component" also names a section
+    // under frames, and asking for it makes ffprobe decode the whole file.
+    '-show_entries', 'pixel_format=name:pixel_format_components',
     '-of', 'json',
     file,
   ];
@@ -162,7 +163,7 @@ export async function probeVideo(file: string, ffprobePath: string): Promise<Vid
   await assertReadableFile(file);
   // Absolute, so that a name starting with "-" is not taken for an option.
   const run = await runCapture(ffprobePath, probeArgs(path.resolve(file)));
-  if (run.error) throw new InputError(`ffprobePath: cannot run ${ffprobePath}: ${run.error.message}`);
+  if (run.error) throw new InputError(`option ffmpeg.probePath: cannot run ${ffprobePath}: ${run.error.message}`);
   if (run.code !== 0) {
     const why = firstLine(run.stderr) || `ffprobe exited with ${run.signal ?? `code ${run.code}`}`;
     throw new InputError(`${file}: not a readable video: ${why}`);

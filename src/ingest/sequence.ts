@@ -48,8 +48,11 @@ export class SequenceSource implements FrameSource {
     const files: SequenceFile[] = [];
     let first: ImageInfo | null = null;
     for (let i = 0; i < paths.length; i += PROBE_BATCH) {
-      const probed = await Promise.all(paths.slice(i, i + PROBE_BATCH).map((p) => probeImage(p, this.opts)));
-      for (const { file, info } of probed) {
+      const settled = await Promise.allSettled(paths.slice(i, i + PROBE_BATCH).map((p) => probeImage(p, this.opts)));
+      for (const result of settled) {
+        // In file order, so that the error reported is the first bad file's, deterministically.
+        if (result.status === 'rejected') throw result.reason;
+        const { file, info } = result.value;
         if (first === null) first = info;
         else checkSame(file.path, info, paths[0], first);
         files.push(file);

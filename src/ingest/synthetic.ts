@@ -88,7 +88,7 @@ const PARAMS: Record<string, ParamSpec> = {
   width: { kind: 'int', min: 16, max: 8192, allowed: 'an integer 16..8192' },
   height: { kind: 'int', min: 16, max: 8192, allowed: 'an integer 16..8192' },
   fps: { kind: 'number', min: 0, minExclusive: true, max: 100000, allowed: 'a number > 0 and ≤ 100000' },
-  objects: { kind: 'int', min: 0, max: 100000, allowed: 'an integer 0..100000' },
+  objects: { kind: 'int', min: 0, max: 10000, allowed: 'an integer 0..10000' },
   seed: { kind: 'int', min: 0, max: 4294967295, allowed: 'an integer 0..4294967295' },
   drift: { kind: 'number', min: 0, max: 100, allowed: 'a number 0..100 (px per frame)' },
   maxDrift: { kind: 'number', min: 0, max: 1000, allowed: 'a number 0..1000 (px)' },
@@ -311,7 +311,9 @@ class Scene implements SyntheticScene {
     const m = this.margin;
 
     // Cells: uniform in the template frame (inset by 2σ where the frame allows),
-    // kept apart by 2(σ1 + σ2) when possible (up to 100 tries each).
+    // kept apart by 2(σ1 + σ2) when possible: up to 100 tries each, 10 once
+    // the frame is found crowded. A grid of 24-px cells (the largest
+    // separation) keeps the check local.
     const rng = new Rng(deriveSeed(seed, 1));
     const n = o.objects;
     const kinds: CellKind[] = [];
@@ -319,24 +321,38 @@ class Scene implements SyntheticScene {
     const nPulsing = Math.round(0.3 * n);
     for (let i = 0; i < n; i++) kinds.push(i < nSteady ? 'steady' : i < nSteady + nPulsing ? 'pulsing' : 'transient');
     rng.shuffle(kinds);
+    const G = 24;
+    const gw = Math.ceil(W / G) + 1;
+    const gh = Math.ceil(H / G) + 1;
+    const grid: number[][] = Array.from({ length: gw * gh }, () => []);
+    let maxTries = 100;
     for (let i = 0; i < n; i++) {
       const sigma = rng.uniform(2.5, 6);
       const inset = Math.min(2 * sigma, W / 4, H / 4);
       let y = 0;
       let x = 0;
-      for (let tries = 0; tries < 100; tries++) {
+      let placed = false;
+      for (let tries = 0; tries < maxTries && !placed; tries++) {
         y = q(rng.uniform(inset, H - 1 - inset));
         x = q(rng.uniform(inset, W - 1 - inset));
-        let ok = true;
-        for (const c of this.objects) {
-          const d = 2 * (c.sigma + sigma);
-          if ((c.y - y) ** 2 + (c.x - x) ** 2 < d * d) {
-            ok = false;
-            break;
+        placed = true;
+        const gy0 = Math.floor(y / G);
+        const gx0 = Math.floor(x / G);
+        for (let a = Math.max(0, gy0 - 1); a <= Math.min(gh - 1, gy0 + 1) && placed; a++) {
+          for (let b = Math.max(0, gx0 - 1); b <= Math.min(gw - 1, gx0 + 1) && placed; b++) {
+            for (const j of grid[a * gw + b]!) {
+              const c = this.objects[j]!;
+              const d = 2 * (c.sigma + sigma);
+              if ((c.y - y) ** 2 + (c.x - x) ** 2 < d * d) {
+                placed = false;
+                break;
+              }
+            }
           }
         }
-        if (ok) break;
       }
+      if (!placed) maxTries = 10;
+      grid[Math.floor(y / G) * gw + Math.floor(x / G)]!.push(i);
       const kind = kinds[i]!;
       const obj: SyntheticObject = {
         id: i + 1,

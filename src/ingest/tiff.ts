@@ -838,6 +838,9 @@ export function lzwDecode(src: Uint8Array, dst: Uint8Array): number {
   const length = lzwLength;
   const srcLen = src.length;
   const dstLen = dst.length;
+  // Short strings (most of them) are copied as 4 unrolled bytes while that stays inside dst:
+  // the bytes past the string are overwritten by the next codes before anything reads them.
+  const unrolledEnd = dstLen - 4;
   let p = 0;
   let bits = 0;
   let nbits = 0;
@@ -861,10 +864,9 @@ export function lzwDecode(src: Uint8Array, dst: Uint8Array): number {
       continue;
     }
     if (code === 257) break;
-    const at = pos;
     let len: number;
     if (code < 256) {
-      dst[pos++] = code;
+      dst[pos] = code;
       len = 1;
     } else {
       let from: number;
@@ -872,14 +874,21 @@ export function lzwDecode(src: Uint8Array, dst: Uint8Array): number {
         from = start[code];
         len = length[code];
       } else if (code === next && prevStart >= 0) {
-        // The string being defined: previous string + its own first byte (forward copy overlaps correctly).
+        // The string being defined: previous string + its own first byte (a forward copy overlaps correctly).
         from = prevStart;
         len = prevLen + 1;
       } else {
         return -p;
       }
-      const end = Math.min(pos + len, dstLen);
-      while (pos < end) dst[pos++] = dst[from++];
+      if (len <= 4 && pos <= unrolledEnd) {
+        dst[pos] = dst[from];
+        dst[pos + 1] = dst[from + 1];
+        dst[pos + 2] = dst[from + 2];
+        dst[pos + 3] = dst[from + 3];
+      } else {
+        const n = Math.min(len, dstLen - pos);
+        for (let i = 0; i < n; i++) dst[pos + i] = dst[from + i];
+      }
     }
     if (prevStart >= 0 && next < 4096) {
       start[next] = prevStart;
@@ -887,8 +896,9 @@ export function lzwDecode(src: Uint8Array, dst: Uint8Array): number {
       next++;
       if (next >= (1 << width) - 1 && width < 12) width++;
     }
-    prevStart = at;
+    prevStart = pos;
     prevLen = len;
+    pos += len;
   }
-  return pos;
+  return Math.min(pos, dstLen);
 }

@@ -49,6 +49,9 @@ const KILL_GRACE_MS = 1000;
 export class VideoSource implements FrameSource {
   private readonly opts: VideoSourceOptions;
   private opening?: Promise<Opened>;
+  private openedValue?: Opened;
+  /** Set for the whole of an iteration, including the open() it may await. */
+  private iterating = false;
   private active?: Decoder;
   private closed = false;
   private lastChild?: ChildProcess;
@@ -71,7 +74,11 @@ export class VideoSource implements FrameSource {
     this.opts = opts;
   }
 
-  /** Resolves the binaries and probes the file; safe to call more than once. */
+  /**
+   * Resolves the binaries and probes the file; safe to call more than once.
+   * `frameCount` may be an estimate (duration·fps) for containers that store
+   * no count, such as Matroska: `probe.frameCountEstimated` says which.
+   */
   async open(): Promise<SourceInfo> {
     return (await this.ensureOpen()).info;
   }
@@ -98,13 +105,14 @@ export class VideoSource implements FrameSource {
     return { [Symbol.asyncIterator]: () => this.iterate() };
   }
 
-  /** Stops any running ffmpeg (the iteration then ends without error) and waits until it has exited. */
+  /**
+   * Stops any running ffmpeg and waits until it has exited. A running iteration
+   * then ends without error, and later ones yield nothing.
+   */
   async close(): Promise<void> {
     this.closed = true;
     await this.active?.stop();
   }
-
-  private openedValue?: Opened;
 
   private ensureOpen(): Promise<Opened> {
     if (!this.opening) {
@@ -139,26 +147,31 @@ export class VideoSource implements FrameSource {
 
   private async *iterate(): AsyncGenerator<Frame, void, undefined> {
     if (this.closed) return;
-    if (this.active) throw new Error(`VideoSource(${this.path}): frames() is already being iterated`);
-    const opened = await this.ensureOpen();
-    if (this.closed) return;
-    const stats = this.counters;
-    stats.delivered = 0;
-    stats.pauses = 0;
-    stats.maxQueued = 0;
-    const decoder = new Decoder(this.path, opened, this.opts.highWaterMark ?? 4, stats);
-    this.active = decoder;
-    this.lastChild = decoder.child;
+    if (this.iterating) throw new Error(`VideoSource(${this.path}): frames() is already being iterated`);
+    this.iterating = true;
     try {
-      for (;;) {
-        const frame = await decoder.next();
-        if (!frame) return;
-        stats.delivered++;
-        yield frame;
+      const opened = await this.ensureOpen();
+      if (this.closed) return;
+      const stats = this.counters;
+      stats.delivered = 0;
+      stats.pauses = 0;
+      stats.maxQueued = 0;
+      const decoder = new Decoder(this.path, opened, this.opts.highWaterMark ?? 4, stats);
+      this.active = decoder;
+      this.lastChild = decoder.child;
+      try {
+        for (;;) {
+          const frame = await decoder.next();
+          if (!frame) return;
+          stats.delivered++;
+          yield frame;
+        }
+      } finally {
+        await decoder.stop();
+        this.active = undefined;
       }
     } finally {
-      await decoder.stop();
-      this.active = undefined;
+      this.iterating = false;
     }
   }
 }
@@ -272,7 +285,7 @@ class Decoder {
     stderr.setEncoding('utf8');
     stderr.on('data', (text: string) => this.stderr.append(text));
     stderr.on('error', () => undefined); // stderr is diagnostic only
-    this.child.on('error', (err) => this.fail(new InputError(`ffmpegPath: cannot run ${opened.ffmpeg}: ${err.message}`)));
+    this.child.on('error', (err) => this.fail(new InputError(`option ffmpeg.path: cannot run ${opened.ffmpeg}: ${err.message}`)));
     // 'close' (not 'exit'): every byte of stdout has been emitted by then.
     this.child.on('close', (code, signal) => {
       this.ended = { code, signal };

@@ -1,9 +1,10 @@
-import type { Frame } from '../ingest/frame.js';
+import type { Dtype, Frame } from '../ingest/frame.js';
 import type { Correlator } from './correlator.js';
 import { DogFilter } from './gaussian.js';
 import { type ChannelChoice, extractPlane } from './plane.js';
 import { type RegistrationParams, type ShiftEstimate, Registrar, newShiftEstimate } from './register.js';
 import { type BorderMode, type ValidRect, warpTranslate } from './warp.js';
+import type { Warper, WarperFactory } from './warper.js';
 
 /**
  * Frame-to-template rigid motion correction with its template life cycle
@@ -26,6 +27,12 @@ export interface MotionOptions extends RegistrationParams {
 }
 
 export type CorrelatorFactory = (hp: number, wp: number) => Correlator;
+
+/** Where the numeric kernels come from: the TypeScript reference or WebAssembly SIMD. */
+export interface KernelFactories {
+  correlator: CorrelatorFactory;
+  warper: WarperFactory;
+}
 
 export interface RegisteredFrame {
   frame: Frame;
@@ -62,7 +69,7 @@ export class MotionCorrector {
   private readonly dog: DogFilter | null;
   private readonly plane: Float32Array;
   private readonly rawPlane: Float32Array;
-  private readonly warped: Float32Array[];
+  private readonly warper: Warper;
   private readonly scratch: Float32Array;
   private readonly estimate = newShiftEstimate();
   private pending: Frame[] = [];
@@ -76,24 +83,25 @@ export class MotionCorrector {
     width: number,
     height: number,
     channels: number,
+    dtype: Dtype,
     opts: MotionOptions,
-    makeCorrelator: CorrelatorFactory,
+    kernels: KernelFactories,
     clock: () => number = () => 0,
   ) {
     this.width = width;
     this.height = height;
     this.channels = channels;
     this.opts = opts;
-    this.makeCorrelator = makeCorrelator;
+    this.makeCorrelator = kernels.correlator;
     this.clock = clock;
     const { hp, wp } = Registrar.paddedSize(width, height);
-    this.registrar = new Registrar(width, height, opts, makeCorrelator(hp, wp));
+    this.registrar = new Registrar(width, height, opts, kernels.correlator(hp, wp));
     this.dog = opts.prefilter === 'dog' ? new DogFilter(width, height, opts.dogSigmaLow, opts.dogSigmaHigh) : null;
     const n = width * height;
     this.plane = new Float32Array(n);
     this.rawPlane = new Float32Array(n);
     this.scratch = new Float32Array(n);
-    this.warped = Array.from({ length: channels }, () => new Float32Array(n));
+    this.warper = kernels.warper(width, height, channels, dtype);
   }
 
   get maxShift(): number {
@@ -141,6 +149,7 @@ export class MotionCorrector {
   dispose(): void {
     this.anchor?.corr.dispose();
     this.anchor = null;
+    this.warper.dispose();
   }
 
   /** The registration plane of a frame: channel pick, then prefilter. */
@@ -235,12 +244,7 @@ export class MotionCorrector {
     if (est.ok) this.lastGood = { dy: est.dy, dx: est.dx };
     const { dy, dx } = this.lastGood;
     const t1 = this.clock();
-    const n = this.width * this.height;
-    let valid: ValidRect = { x0: 0, y0: 0, x1: 0, y1: 0 };
-    for (let c = 0; c < this.channels; c++) {
-      const src = this.channels === 1 ? frame.data : frame.data.subarray(c * n, (c + 1) * n);
-      valid = warpTranslate(src, this.width, this.height, -dy, -dx, this.warped[c], this.opts.border, this.opts.borderValue);
-    }
+    const valid: ValidRect = this.warper.warp(frame.data, -dy, -dx, this.opts.border, this.opts.borderValue);
     const t2 = this.clock();
     const truth =
       frame.truth && this.truthOffset
@@ -253,7 +257,7 @@ export class MotionCorrector {
       dx,
       ok: est.ok,
       truth,
-      registered: this.warped,
+      registered: this.warper.outputs,
       valid,
       registerMs: t1 - t0,
       warpMs: t2 - t1,

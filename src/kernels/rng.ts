@@ -258,7 +258,7 @@ export function normalTable(bits = 16): Float32Array {
 }
 
 let sharedNormalTable: Float32Array | undefined;
-/** The 65536-entry table shared by all `CameraNoise` instances (256 KB, built once, ~3 ms). */
+/** The 65536-entry table shared by all `CameraNoise` instances (256 KB, built once, a few ms). */
 export function sharedNormal16(): Float32Array {
   sharedNormalTable ??= normalTable(16);
   return sharedNormalTable;
@@ -391,6 +391,7 @@ function warmUp(T: Float32Array, tables: PoissonTables): void {
   for (let k = 0; k < 3; k++) noiseKernel(e, out, 0, e.length, 3, 9, T, tables.cdf, tables.guide, st);
 }
 
+/** Draws noise for expected[start … end) into out, continuing the xorshift128 stream in `state`. */
 function noiseKernel(
   expected: Float32Array,
   out: Uint16Array,
@@ -403,86 +404,128 @@ function noiseKernel(
   guide: Uint8Array,
   state: Int32Array,
 ): void {
+  let i = start;
+  while (i < end) {
+    i = fastRun(expected, out, i, end, c, T, state);
+    if (i >= end) break;
+    i = lowRun(expected, out, i, end, rn, T, cdf, guide, state);
+    if (i < end && expected[i]! >= POISSON_TABLE_LIMIT) {
+      // A lone pixel with λ ≥ limit (before a low one, or the last).
+      i = loneHigh(expected, out, i, c, T, state);
+    }
+  }
+}
+
+/**
+ * λ ≥ limit, pairs of pixels: one word per pair, one 16-bit normal-table
+ * index each. Returns where it stopped (a pixel below the limit, or a lone last one).
+ */
+function fastRun(expected: Float32Array, out: Uint16Array, start: number, end: number, c: number, T: Float32Array, state: Int32Array): number {
   const limit = POISSON_TABLE_LIMIT;
   let x = state[0]!;
   let y = state[1]!;
   let z = state[2]!;
   let w = state[3]!;
   let i = start;
-  while (i < end) {
-    // Fast run: pairs of pixels with λ ≥ limit, one word per pair, one
-    // 16-bit normal-table index each.
-    for (; i + 1 < end; i += 2) {
-      const l0 = expected[i]!;
-      const l1 = expected[i + 1]!;
-      if (!(l0 >= limit && l1 >= limit)) break;
-      const t = x ^ (x << 11);
-      x = y;
-      y = z;
-      z = w;
-      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
-      const v0 = l0 + Math.sqrt(l0 + c) * T[w >>> 16]!;
-      const v1 = l1 + Math.sqrt(l1 + c) * T[w & 0xffff]!;
-      let i0 = (v0 + 0.5) | 0;
-      let i1 = (v1 + 0.5) | 0;
-      i0 &= ~(i0 >> 31);
-      i1 &= ~(i1 >> 31);
-      out[i] = v0 >= 65534.5 ? 65535 : i0;
-      out[i + 1] = v1 >= 65534.5 ? 65535 : i1;
-    }
-    // Low run: pixels with λ < limit, exact inversion, two words each.
-    for (; i < end; i++) {
-      const lam = expected[i]!;
-      if (lam >= limit) break;
-      // First word: 16 bits choose the bucket (λ rounded up with probability
-      // frac, branch-free), 16 bits index the read-noise normal.
-      let t = x ^ (x << 11);
-      x = y;
-      y = z;
-      z = w;
-      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
-      const lb = lam > 0 ? lam * BUCKETS_PER_COUNT : 0;
-      const bl = lb | 0;
-      const f16 = ((lb - bl) * 65536) | 0;
-      const b = bl + (((w & 0xffff) - f16) >>> 31);
-      const nz = T[w >>> 16]!;
-      // Second word: the uniform of the inversion.
-      t = x ^ (x << 11);
-      x = y;
-      y = z;
-      z = w;
-      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
-      const u = w >>> 0;
-      let k = guide[b * GUIDE + (u >>> GUIDE_SHIFT)]!;
-      if (k >= SPLIT) {
-        k -= SPLIT;
-        const base = b * KMAX;
-        while (u >= cdf[base + k]!) k++;
-      }
-      const v = k + rn * nz;
-      let iv = (v + 0.5) | 0;
-      iv &= ~(iv >> 31);
-      out[i] = v >= 65534.5 ? 65535 : iv;
-    }
-    // A lone pixel with λ ≥ limit (before a low one, or the last): one word.
-    if (i < end && expected[i]! >= limit) {
-      const l0 = expected[i]!;
-      const t = x ^ (x << 11);
-      x = y;
-      y = z;
-      z = w;
-      w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
-      const v = l0 + Math.sqrt(l0 + c) * T[w >>> 16]!;
-      let iv = (v + 0.5) | 0;
-      iv &= ~(iv >> 31);
-      out[i] = v >= 65534.5 ? 65535 : iv;
-      i++;
-    }
+  for (; i + 1 < end; i += 2) {
+    const l0 = expected[i]!;
+    const l1 = expected[i + 1]!;
+    if (!(l0 >= limit && l1 >= limit)) break;
+    const t = x ^ (x << 11);
+    x = y;
+    y = z;
+    z = w;
+    w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+    const v0 = l0 + Math.sqrt(l0 + c) * T[w >>> 16]!;
+    const v1 = l1 + Math.sqrt(l1 + c) * T[w & 0xffff]!;
+    let i0 = (v0 + 0.5) | 0;
+    let i1 = (v1 + 0.5) | 0;
+    i0 &= ~(i0 >> 31);
+    i1 &= ~(i1 >> 31);
+    out[i] = v0 >= 65534.5 ? 65535 : i0;
+    out[i + 1] = v1 >= 65534.5 ? 65535 : i1;
   }
   state[0] = x;
   state[1] = y;
   state[2] = z;
   state[3] = w;
+  return i;
+}
+
+/** One pixel with λ ≥ limit: one word, its high 16 bits. */
+function loneHigh(expected: Float32Array, out: Uint16Array, i: number, c: number, T: Float32Array, state: Int32Array): number {
+  const x = state[0]!;
+  const w = state[3]!;
+  const t = x ^ (x << 11);
+  state[0] = state[1]!;
+  state[1] = state[2]!;
+  state[2] = w;
+  const w2 = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+  state[3] = w2;
+  const l0 = expected[i]!;
+  const v = l0 + Math.sqrt(l0 + c) * T[w2 >>> 16]!;
+  let iv = (v + 0.5) | 0;
+  iv &= ~(iv >> 31);
+  out[i] = v >= 65534.5 ? 65535 : iv;
+  return i + 1;
+}
+
+/** λ < limit: exact inversion on the 1/8 grid plus read noise, two words per pixel. Returns where it stopped. */
+function lowRun(
+  expected: Float32Array,
+  out: Uint16Array,
+  start: number,
+  end: number,
+  rn: number,
+  T: Float32Array,
+  cdf: Float64Array,
+  guide: Uint8Array,
+  state: Int32Array,
+): number {
+  const limit = POISSON_TABLE_LIMIT;
+  let x = state[0]!;
+  let y = state[1]!;
+  let z = state[2]!;
+  let w = state[3]!;
+  let i = start;
+  for (; i < end; i++) {
+    const lam = expected[i]!;
+    if (lam >= limit) break;
+    // First word: 16 bits choose the bucket (λ rounded up with probability
+    // frac, branch-free), 16 bits index the read-noise normal.
+    let t = x ^ (x << 11);
+    x = y;
+    y = z;
+    z = w;
+    w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+    const lb = lam > 0 ? lam * BUCKETS_PER_COUNT : 0;
+    const bl = lb | 0;
+    const f16 = ((lb - bl) * 65536) | 0;
+    const b = bl - (((w & 0xffff) - f16) >> 31);
+    const nz = T[w >>> 16]!;
+    // Second word: the uniform of the inversion.
+    t = x ^ (x << 11);
+    x = y;
+    y = z;
+    z = w;
+    w = w ^ (w >>> 19) ^ (t ^ (t >>> 8));
+    const u = w >>> 0;
+    let k = guide[b * GUIDE + (u >>> GUIDE_SHIFT)]!;
+    if (k >= SPLIT) {
+      k -= SPLIT;
+      const base = b * KMAX;
+      while (u >= cdf[base + k]!) k++;
+    }
+    const v = k + rn * nz;
+    let iv = (v + 0.5) | 0;
+    iv &= ~(iv >> 31);
+    out[i] = v >= 65534.5 ? 65535 : iv;
+  }
+  state[0] = x;
+  state[1] = y;
+  state[2] = z;
+  state[3] = w;
+  return i;
 }
 
 /** out[i] = expected[i] rounded to the nearest integer and clamped to 0 … 65535 (no noise). */

@@ -17,6 +17,29 @@ export interface ValidRect {
   y1: number;
 }
 
+/**
+ * Where the output samples the source: output pixel (y, x) reads
+ * (y + oy + fy, x + ox + fx), 0 ≤ fy, fx < 1, and `rect` is where all four
+ * taps are inside.
+ */
+export interface WarpGeometry {
+  oy: number;
+  ox: number;
+  fy: number;
+  fx: number;
+  rect: ValidRect;
+}
+
+export function warpGeometry(width: number, height: number, ty: number, tx: number): WarpGeometry {
+  const sy = -ty;
+  const sx = -tx;
+  const oy = Math.floor(sy);
+  const ox = Math.floor(sx);
+  const fy = sy - oy;
+  const fx = sx - ox;
+  return { oy, ox, fy, fx, rect: validRect(width, height, oy, ox, fy, fx) };
+}
+
 export function warpTranslate(
   src: ArrayLike<number>,
   width: number,
@@ -27,32 +50,30 @@ export function warpTranslate(
   border: BorderMode = 'constant',
   cval = 0,
 ): ValidRect {
-  // Sample position of output pixel (y, x) is (y + oy + fy, x + ox + fx), 0 ≤ f < 1.
-  const sy = -ty;
-  const sx = -tx;
-  const oy = Math.floor(sy);
-  const ox = Math.floor(sx);
-  const fy = sy - oy;
-  const fx = sx - ox;
-  const rect = validRect(width, height, oy, ox, fy, fx);
-  const fill = border === 'nan' ? NaN : cval;
+  const g = warpGeometry(width, height, ty, tx);
+  warpInside(src, width, g, out);
+  fillBorder(src, width, height, g, out, border, cval);
+  return g.rect;
+}
 
+/** The valid rectangle: a weight of 0 skips its taps, so integer shifts copy exactly. */
+export function warpInside(src: ArrayLike<number>, width: number, g: WarpGeometry, out: Float32Array | Float64Array): void {
+  const { oy, ox, fy, fx } = g;
+  const { x0, x1, y0, y1 } = g.rect;
   const w00 = (1 - fy) * (1 - fx);
   const w01 = (1 - fy) * fx;
   const w10 = fy * (1 - fx);
   const w11 = fy * fx;
-  const { x0, x1, y0, y1 } = rect;
-
   for (let y = y0; y < y1; y++) {
     const o = y * width;
     const s0 = (y + oy) * width + ox;
     if (fy === 0 && fx === 0) {
       for (let x = x0; x < x1; x++) out[o + x] = src[s0 + x];
     } else if (fy === 0) {
-      for (let x = x0; x < x1; x++) out[o + x] = (1 - fx) * src[s0 + x] + fx * src[s0 + x + 1];
+      for (let x = x0; x < x1; x++) out[o + x] = w00 * src[s0 + x] + w01 * src[s0 + x + 1];
     } else if (fx === 0) {
       const s1 = s0 + width;
-      for (let x = x0; x < x1; x++) out[o + x] = (1 - fy) * src[s0 + x] + fy * src[s1 + x];
+      for (let x = x0; x < x1; x++) out[o + x] = w00 * src[s0 + x] + w10 * src[s1 + x];
     } else {
       const s1 = s0 + width;
       for (let x = x0; x < x1; x++) {
@@ -60,8 +81,21 @@ export function warpTranslate(
       }
     }
   }
+}
 
-  // Border strips: every pixel outside the valid rectangle.
+/** Every pixel outside the valid rectangle, by the border mode. */
+export function fillBorder(
+  src: ArrayLike<number>,
+  width: number,
+  height: number,
+  g: WarpGeometry,
+  out: Float32Array | Float64Array,
+  border: BorderMode,
+  cval: number,
+): void {
+  const { oy, ox, fy, fx } = g;
+  const { x0, x1, y0, y1 } = g.rect;
+  const fill = border === 'nan' ? NaN : cval;
   for (let y = 0; y < height; y++) {
     const inside = y >= y0 && y < y1;
     if (inside && x0 === 0 && x1 === width) continue;
@@ -71,14 +105,9 @@ export function warpTranslate(
         x = x1 - 1;
         continue;
       }
-      if (border === 'nearest') {
-        out[o + x] = sampleClamped(src, width, height, y + oy + fy, x + ox + fx);
-      } else {
-        out[o + x] = fill;
-      }
+      out[o + x] = border === 'nearest' ? sampleClamped(src, width, height, y + oy + fy, x + ox + fx) : fill;
     }
   }
-  return rect;
 }
 
 /** Output pixels whose four taps lie inside the source. */

@@ -5,39 +5,19 @@ import {
   phasePeakScale,
   spectralGaussian,
 } from './correlator.js';
+import { type WasmSource, instantiate } from './wasmInstance.js';
 
 /**
  * The float32 WebAssembly SIMD correlator (docs/fft-wasm.md), compiled from
  * `src/kernels/wasm/assembly/correlate.ts` to `dist/kernels/correlate.wasm`.
  *
  * Kernels stay free of Node APIs: the compiled module (or its bytes) is given
- * to `WasmCorrelator.create()`; `src/stream/wasmModule.ts` loads it from disk.
+ * to `WasmCorrelator.create()`; `src/stream/wasmModule.ts` loads it from disk
+ * (`loadKernelModule('correlate')`).
  * Each correlator owns its own instance and linear memory, laid out once at
  * construction (memory never grows afterwards, so `input` and `surface` stay
  * valid views); nothing is allocated per frame.
  */
-
-declare const wasmModuleBrand: unique symbol;
-
-/**
- * A compiled `WebAssembly.Module` of correlate.wasm. The project's `lib`
- * setting does not declare the WebAssembly JS API, so it is typed here
- * structurally, as an opaque handle.
- */
-export interface CorrelatorWasmModule {
-  readonly [wasmModuleBrand]: true;
-}
-
-/** Bytes of correlate.wasm or the module compiled from them. */
-export type CorrelatorWasmSource = CorrelatorWasmModule | ArrayBuffer | ArrayBufferView;
-
-interface WasmApi {
-  Module: new (bytes: ArrayBuffer | ArrayBufferView) => CorrelatorWasmModule;
-  Instance: new (
-    module: CorrelatorWasmModule,
-    imports: Record<string, Record<string, unknown>>,
-  ) => { readonly exports: unknown };
-}
 
 interface CorrelateExports {
   readonly memory: { readonly buffer: ArrayBuffer };
@@ -48,22 +28,6 @@ interface CorrelateExports {
   gxPtr(): number;
   setTemplate(): void;
   correlate(mode: number): void;
-}
-
-function wasmApi(): WasmApi {
-  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  if (api === undefined) throw new Error('WebAssembly is not available in this runtime');
-  return api;
-}
-
-/** Compiles correlate.wasm from its bytes (synchronously). */
-export function compileCorrelatorModule(bytes: ArrayBuffer | ArrayBufferView): CorrelatorWasmModule {
-  const api = wasmApi();
-  return new api.Module(bytes);
-}
-
-function isBytes(source: CorrelatorWasmSource): source is ArrayBuffer | ArrayBufferView {
-  return source instanceof ArrayBuffer || ArrayBuffer.isView(source);
 }
 
 const INIT_ERRORS: Record<number, string> = {
@@ -106,22 +70,13 @@ export class WasmCorrelator implements Correlator {
    * A correlator of padded size hp × wp (each a fast size: a multiple of 4 of
    * the form 2^a 3^b 5^c, see `fastSize`), with its own WebAssembly instance.
    */
-  static create(source: CorrelatorWasmSource, hp: number, wp: number, opts: CorrelatorOptions): WasmCorrelator {
+  static create(source: WasmSource, hp: number, wp: number, opts: CorrelatorOptions): WasmCorrelator {
     for (const n of [hp, wp]) {
       if (!Number.isInteger(n) || n < 4 || fastSize(n) !== n) {
         throw new RangeError(`WasmCorrelator: ${hp}×${wp} is not a padded fast size (see fastSize)`);
       }
     }
-    const api = wasmApi();
-    const module = isBytes(source) ? new api.Module(source) : source;
-    const instance = new api.Instance(module, {
-      env: {
-        abort: () => {
-          throw new Error('correlate.wasm aborted');
-        },
-      },
-    });
-    return new WasmCorrelator(instance.exports as CorrelateExports, hp, wp, opts);
+    return new WasmCorrelator(instantiate(source) as unknown as CorrelateExports, hp, wp, opts);
   }
 
   setTemplate(): void {

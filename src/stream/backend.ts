@@ -1,31 +1,45 @@
 import type { CorrelatorOptions } from '../kernels/correlator.js';
-import type { CorrelatorFactory } from '../kernels/motionCorrector.js';
+import type { KernelFactories } from '../kernels/motionCorrector.js';
 import { TsCorrelator } from '../kernels/tsCorrelator.js';
+import { TsWarper } from '../kernels/warper.js';
 import { WasmCorrelator } from '../kernels/wasmCorrelator.js';
+import { WasmWarper } from '../kernels/wasmWarper.js';
 import { InputError } from '../errors.js';
-import { loadCorrelatorModule } from './wasmModule.js';
+import { loadKernelModule } from './wasmModule.js';
 
 export type BackendChoice = 'auto' | 'wasm' | 'ts';
 
 export interface Backend {
   name: 'wasm' | 'ts';
-  factory: CorrelatorFactory;
+  kernels: KernelFactories;
 }
 
 /**
- * The FFT backend: WebAssembly SIMD (float32) when it loads, else the float64
+ * The kernels: WebAssembly SIMD (float32) when they load, else the float64
  * TypeScript reference. `wasm` insists and fails with a clear message.
  */
 export async function selectBackend(choice: BackendChoice, opts: CorrelatorOptions): Promise<Backend> {
   if (choice !== 'ts') {
     try {
-      const module = await loadCorrelatorModule();
-      return { name: 'wasm', factory: (hp, wp) => WasmCorrelator.create(module, hp, wp, opts) };
+      const [correlate, warp] = await Promise.all([loadKernelModule('correlate'), loadKernelModule('warp')]);
+      return {
+        name: 'wasm',
+        kernels: {
+          correlator: (hp, wp) => WasmCorrelator.create(correlate, hp, wp, opts),
+          warper: (w, h, c, dtype) => WasmWarper.create(warp, w, h, c, dtype),
+        },
+      };
     } catch (e) {
       if (choice === 'wasm') {
         throw new InputError(`option registration.backend: wasm is not available (${(e as Error).message.split('\n')[0]})`);
       }
     }
   }
-  return { name: 'ts', factory: (hp, wp) => new TsCorrelator(hp, wp, opts) };
+  return {
+    name: 'ts',
+    kernels: {
+      correlator: (hp, wp) => new TsCorrelator(hp, wp, opts),
+      warper: (w, h, c) => new TsWarper(w, h, c),
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Frame, FrameSource, SourceInfo } from '../ingest/frame.js';
-import { type CorrelatorFactory, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
+import { type KernelFactories, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
 import type { Hub } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
 
@@ -13,7 +13,7 @@ export interface PipelineOptions {
   config: Config;
   source: FrameSource;
   hub: Hub;
-  correlators: CorrelatorFactory;
+  kernels: KernelFactories;
   /** Aborting stops the source; the pipeline drains what it has and ends cleanly. */
   signal?: AbortSignal;
   /** Called with each registered frame while its registered pixels are valid. */
@@ -98,7 +98,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     config: config as unknown as Record<string, unknown>,
   });
 
-  const mc = new MotionCorrector(info.width, info.height, info.channels, motionOptions(config), opts.correlators, () =>
+  const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
     performance.now(),
   );
   const arrival = new Map<number, number>();

@@ -23,7 +23,7 @@ export async function replayThroughPipeline(
     else if (topic === 'meta') meta = m;
     else if (topic === 'end') end = m;
   });
-  await runPipeline({ config, source: openSource(uri, config), hub, correlators: b.factory });
+  await runPipeline({ config, source: openSource(uri, config), hub, kernels: b.kernels });
   if (!meta || !end) throw new Error('pipeline published no meta or end');
   return { frames, meta, end, backend: b.name };
 }

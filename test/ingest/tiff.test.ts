@@ -206,6 +206,16 @@ describe('lzwDecode', () => {
     }
   });
 
+  it('stops when the output is full (extra data is ignored), also for tiny outputs', () => {
+    const src = Uint8Array.from({ length: 5000 }, (_, i) => (i * 13) % 7);
+    const enc = lzwEncode(src);
+    for (const n of [1, 2, 3, 5, 4097]) {
+      const dst = new Uint8Array(n);
+      expect(lzwDecode(enc, dst)).toBe(n);
+      expect(firstMismatch(dst, src.subarray(0, n))).toBe(-1);
+    }
+  });
+
   it('reports an invalid code as a negative position', () => {
     // 9 bits of ones: code 511 while the table ends at 258.
     expect(lzwDecode(Uint8Array.from([0xff, 0xff, 0xff]), new Uint8Array(10))).toBeLessThan(0);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import type { Frame } from '../../src/ingest/frame.js';
-import { probeVideo, resolveFfmpeg, resolveFfprobe } from '../../src/ingest/ffmpeg.js';
+import { probeArgs, probeVideo, resolveFfmpeg, resolveFfprobe } from '../../src/ingest/ffmpeg.js';
 import { FrameAssembler, VideoSource } from '../../src/ingest/video.js';
 
 let dir: string;
@@ -95,6 +95,15 @@ async function inputError(p: Promise<unknown>): Promise<InputError> {
   throw new Error('expected an InputError, got success');
 }
 
+/**
+ * Same length and elements. Compared as bytes because vitest's deep equality
+ * walks a 256 K-element array element by element, taking about a second.
+ */
+function sameArray(a: ArrayLike<number> & ArrayBufferView, b: ArrayLike<number> & ArrayBufferView): boolean {
+  if (a.constructor !== b.constructor || a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -118,12 +127,12 @@ describe('resolveFfmpeg / resolveFfprobe', () => {
     expect(await resolveFfmpeg(ffmpeg)).toBe(ffmpeg);
     const missing = path.join(dir, 'no-such-ffmpeg');
     const e1 = await inputError(resolveFfmpeg(missing));
-    expect(e1.message).toContain('ffmpegPath');
+    expect(e1.message).toContain('option ffmpeg.path');
     expect(e1.message).toContain(missing);
     const plain = path.join(dir, 'not-executable');
     fs.writeFileSync(plain, 'x', { mode: 0o644 });
-    expect((await inputError(resolveFfmpeg(plain))).message).toMatch(/ffmpegPath: .* is not executable/);
-    expect((await inputError(resolveFfprobe(missing))).message).toContain('ffprobePath');
+    expect((await inputError(resolveFfmpeg(plain))).message).toMatch(/option ffmpeg.path: .* is not executable/);
+    expect((await inputError(resolveFfprobe(missing))).message).toContain('option ffmpeg.probePath');
   });
 
   it('says how to get ffmpeg when it is nowhere', async () => {
@@ -142,7 +151,7 @@ describe('resolveFfmpeg / resolveFfprobe', () => {
     process.env.PATH = dir; // a directory with no ffmpeg in it
     try {
       const err = await inputError(resolveFfmpeg());
-      expect(err.message).toBe('ffmpeg not found: install it (e.g. apt-get install ffmpeg) or set ffmpegPath');
+      expect(err.message).toBe('ffmpeg not found: install it (e.g. apt-get install ffmpeg) or set the option ffmpeg.path');
     } finally {
       process.env.PATH = saved;
     }
@@ -199,6 +208,15 @@ describe('probeVideo', () => {
       codec: 'ffv1',
     });
   });
+
+  it('asks ffprobe for headers only, never for decoded frames', async () => {
+    // A regression guard: a section name shared with frames (`component`) once
+    // made every probe decode the whole movie.
+    const file = ffv1Gray16(16, 16, 3, 10, 'probe-args.mkv');
+    const r = spawnSync(await resolveFfprobe(), probeArgs(file), { encoding: 'utf8' });
+    const json = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(json).sort()).toEqual(['format', 'pixel_formats', 'programs', 'streams']);
+  });
 });
 
 describe('VideoSource', () => {
@@ -224,6 +242,16 @@ describe('VideoSource', () => {
     await src.close();
   });
 
+  it('refuses a second iteration while one is running', async () => {
+    const src = new VideoSource(ffv1Gray16(8, 8, 3, 10, 'twice.mkv'));
+    const first = src.frames()[Symbol.asyncIterator]();
+    expect((await first.next()).done).toBe(false);
+    await expect(src.frames()[Symbol.asyncIterator]().next()).rejects.toThrow(/already being iterated/);
+    await first.return?.();
+    // Once the first has finished, a new iteration starts again from frame 0.
+    expect((await collect(src)).map((f) => f.seq)).toEqual([0, 1, 2]);
+  });
+
   it('gives 8-bit output from a 16-bit source when asked (high byte, rounded)', async () => {
     const [w, h, n] = [64, 48, 3];
     const src = new VideoSource(ffv1Gray16(w, h, n, 10, 'gray16-as-8.mkv'), { bitDepth: 8 });
@@ -243,7 +271,7 @@ describe('VideoSource', () => {
     const [w, h, n] = [33, 17, 150];
     const frames = await collect(new VideoSource(ffv1Gray16(w, h, n, 25, 'odd.mkv')));
     expect(frames).toHaveLength(n);
-    frames.forEach((f, i) => expect(f.data).toEqual(expected16(w, h, i)));
+    frames.forEach((f, i) => expect(sameArray(f.data, expected16(w, h, i))).toBe(true));
   });
 
   it('reads lossless 8-bit H.264 (libx264 -qp 0, grey, full range) bit for bit', async () => {
@@ -305,7 +333,7 @@ describe('VideoSource', () => {
       let i = 0;
       for await (const f of src.frames()) {
         expect(f.seq).toBe(i);
-        expect(f.data).toEqual(expected16(w, h, i));
+        expect(sameArray(f.data, expected16(w, h, i))).toBe(true);
         if (i === 0) {
           // Stop pulling until the source has had to pause: a bounded source
           // must get there (the movie is 30 MB, the queue holds 4 frames).
@@ -361,7 +389,9 @@ describe('VideoSource', () => {
       const fake = path.join(dir, 'notes.mp4');
       fs.writeFileSync(fake, 'these are my notes, not a movie\n'.repeat(20));
       const err = await inputError(new VideoSource(fake).open());
-      expect(err.message).toMatch(new RegExp(`^${fake.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a readable video: .*Invalid data`));
+      // ffprobe's words depend on the demuxer it guesses (here, from .mp4: "moov atom not found").
+      expect(err.message.startsWith(`${fake}: not a readable video: `)).toBe(true);
+      expect(err.message.length).toBeGreaterThan(`${fake}: not a readable video: `.length + 5);
     });
 
     it('delivers what a truncated file holds, then says how many frames were read', async () => {
@@ -394,7 +424,7 @@ describe('VideoSource', () => {
       const file = ffv1Gray16(8, 8, 1, 10, 'tiny.mkv');
       const bad = path.join(dir, 'bin', 'ffmpeg');
       const err = await inputError(new VideoSource(file, { ffmpegPath: bad }).open());
-      expect(err.message).toBe(`ffmpegPath: ${bad} does not exist`);
+      expect(err.message).toBe(`option ffmpeg.path: ${bad} does not exist`);
     });
   });
 
@@ -476,7 +506,7 @@ describe.skipIf(!haveData)('real data: bulk-water.mov', () => {
           min = Math.min(min, v);
           max = Math.max(max, v);
         }
-        expect(max - min).toBeGreaterThan(50);
+        expect(max - min).toBeGreaterThan(20); // measured 94..140: a low-contrast bright field
       }
       count++;
     }
