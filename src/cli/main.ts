@@ -39,31 +39,54 @@ interface Parsed {
   values: Record<string, string | boolean | string[] | undefined>;
 }
 
+const OPTIONS = {
+  source: { type: 'string' },
+  record: { type: 'string' },
+  speed: { type: 'string' },
+  config: { type: 'string' },
+  'max-shift': { type: 'string' },
+  'template-frames': { type: 'string' },
+  channel: { type: 'string' },
+  normalization: { type: 'string' },
+  backend: { type: 'string' },
+  set: { type: 'string', multiple: true },
+  size: { type: 'string' },
+  json: { type: 'boolean' },
+  runs: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--max-shift -3` → `--max-shift=-3`: parseArgs takes a value that starts
+ * with "-" for a flag and refuses it as "ambiguous", which would hide the
+ * real problem (the value) behind a message about the syntax.
+ */
+function attachNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = a.startsWith('--') ? a.slice(2) : '';
+    const next = args[i + 1];
+    const takesValue = Object.prototype.hasOwnProperty.call(OPTIONS, name) && OPTIONS[name as keyof typeof OPTIONS].type === 'string';
+    if (takesValue && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 function parse(argv: string[]): Parsed {
   const command = argv[0];
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv.slice(1),
-      allowPositionals: true,
-      strict: true,
-      options: {
-        source: { type: 'string' },
-        record: { type: 'string' },
-        speed: { type: 'string' },
-        config: { type: 'string' },
-        'max-shift': { type: 'string' },
-        'template-frames': { type: 'string' },
-        channel: { type: 'string' },
-        normalization: { type: 'string' },
-        backend: { type: 'string' },
-        set: { type: 'string', multiple: true },
-        size: { type: 'string' },
-        json: { type: 'boolean' },
-        runs: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: attachNegativeValues(argv.slice(1)), allowPositionals: true, strict: true, options: OPTIONS });
   } catch (e) {
     throw new InputError(`${(e as Error).message.split('\n')[0]} (see scopestream --help)`);
   }

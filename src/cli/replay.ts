@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { InputError } from '../errors.js';
 import { openSource } from '../ingest/open.js';
 import { Hub } from '../stream/hub.js';
 import { selectBackend } from '../stream/backend.js';
@@ -12,7 +13,14 @@ import { RECORDED_TOPICS, Recorder } from '../stream/recorder.js';
  * carries the error and the frame count reached.
  */
 export async function runReplay(path: string, config: Config): Promise<number> {
-  const source = openSource(path, config);
+  // Opened before the record is created: an input that cannot be opened leaves no empty record behind.
+  const source = namingInput(path, () => openSource(path, config));
+  try {
+    await namingInput(path, () => source.open());
+  } catch (e) {
+    await source.close().catch(() => undefined);
+    throw e;
+  }
   const backend = await selectBackend(config.registration.backend, {
     normalization: config.registration.normalization,
     phaseSigma: config.registration.phaseSigma,
@@ -21,7 +29,12 @@ export async function runReplay(path: string, config: Config): Promise<number> {
   let recorder: Recorder | null = null;
   if (config.record.file) {
     recorder = new Recorder(config.record.file);
-    await recorder.ready();
+    try {
+      await recorder.ready();
+    } catch (e) {
+      await source.close().catch(() => undefined);
+      throw e;
+    }
     hub.subscribe(recorder.write, RECORDED_TOPICS);
   }
   const abort = new AbortController();
@@ -30,7 +43,9 @@ export async function runReplay(path: string, config: Config): Promise<number> {
   process.once('SIGTERM', onSignal);
   const t0 = performance.now();
   try {
-    const s = await runPipeline({ config: { ...config, source: path }, source, hub, kernels: backend.kernels, signal: abort.signal });
+    const s = await namingInput(path, () =>
+      runPipeline({ config: { ...config, source: path }, source, hub, kernels: backend.kernels, signal: abort.signal }),
+    );
     const secs = (performance.now() - t0) / 1000;
     process.stderr.write(
       `scopestream: replayed ${s.frames} frames of ${s.info.width}×${s.info.height} in ${secs.toFixed(2)} s ` +
@@ -45,4 +60,28 @@ export async function runReplay(path: string, config: Config): Promise<number> {
     process.off('SIGTERM', onSignal);
     await recorder?.close();
   }
+}
+
+/**
+ * Runs `fn` (sync or async) so that an InputError it throws names the input the
+ * user gave: a message about a tool or an option (`ffmpeg not found: …`) gets
+ * `INPUT: ` in front; one that already names it is left alone.
+ */
+export function namingInput<T>(input: string, fn: () => T): T {
+  const rename = (e: unknown): never => {
+    throw e instanceof InputError && !mentions(e.message, input) ? new InputError(`${input}: ${e.message}`) : e;
+  };
+  let r: T;
+  try {
+    r = fn();
+  } catch (e) {
+    return rename(e);
+  }
+  if (r instanceof Promise) return r.catch(rename) as T;
+  return r;
+}
+
+function mentions(message: string, input: string): boolean {
+  // The simulator's messages start with "synthetic:" and quote the parameter at fault.
+  return message.includes(input) || (input.startsWith('synthetic:') && message.startsWith('synthetic:'));
 }

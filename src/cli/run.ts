@@ -5,6 +5,7 @@ import { selectBackend } from '../stream/backend.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
 import { RECORDED_TOPICS, Recorder } from '../stream/recorder.js';
 import { StatusLine } from '../stream/status.js';
+import { namingInput } from './replay.js';
 
 /**
  * `scopestream run`: a live source until stopped (SIGINT/SIGTERM), with a
@@ -12,7 +13,14 @@ import { StatusLine } from '../stream/status.js';
  * line and exits 0.
  */
 export async function runLive(config: Config): Promise<number> {
-  const source = openSource(config.source, config);
+  const source = namingInput(config.source, () => openSource(config.source, config));
+  // Opened before the record is created: a source that cannot be opened leaves no empty record behind.
+  try {
+    await namingInput(config.source, () => source.open());
+  } catch (e) {
+    await source.close().catch(() => undefined);
+    throw e;
+  }
   const backend = await selectBackend(config.registration.backend, {
     normalization: config.registration.normalization,
     phaseSigma: config.registration.phaseSigma,
@@ -21,7 +29,12 @@ export async function runLive(config: Config): Promise<number> {
   let recorder: Recorder | null = null;
   if (config.record.file) {
     recorder = new Recorder(config.record.file);
-    await recorder.ready();
+    try {
+      await recorder.ready();
+    } catch (e) {
+      await source.close().catch(() => undefined);
+      throw e;
+    }
     hub.subscribe(recorder.write, RECORDED_TOPICS);
   }
   const counters = newCounters();
@@ -34,7 +47,7 @@ export async function runLive(config: Config): Promise<number> {
   status.start();
   process.stderr.write(`scopestream: ${config.source} (${backend.name} FFT); Ctrl-C to stop\n`);
   try {
-    await runPipeline({ config, source, hub, kernels: backend.kernels, signal: abort.signal, counters });
+    await namingInput(config.source, () => runPipeline({ config, source, hub, kernels: backend.kernels, signal: abort.signal, counters }));
     return 0;
   } finally {
     status.stop();

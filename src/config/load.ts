@@ -23,7 +23,13 @@ export function loadConfig(file: string | undefined, overrides: Record<string, u
       throw new InputError(`config file ${file}: not valid YAML (${(e as Error).message.split('\n')[0]})`);
     }
     for (const [name, value] of Object.entries(flattenConfig(doc, `config file ${file}`))) {
-      setPath(cfg, name, coerceOption(name, value));
+      try {
+        setPath(cfg, name, coerceOption(name, value));
+      } catch (e) {
+        // Name the file too: the same option may also come from the command line.
+        if (e instanceof InputError) throw new InputError(`config file ${file}: ${e.message}`);
+        throw e;
+      }
     }
   }
   for (const [name, value] of Object.entries(overrides)) setPath(cfg, name, coerceOption(name, value));

@@ -51,6 +51,11 @@ export const OPTIONS = {
 
 export type OptionName = keyof typeof OPTIONS;
 
+/** Own keys only: `toString`, `constructor`, `__proto__` … are not options. */
+function isOption(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(OPTIONS, name);
+}
+
 export type Speed = 'max' | 'realtime' | number;
 
 export interface Config {
@@ -111,7 +116,7 @@ function refuse(name: string, value: unknown, kind: Kind): never {
 
 /** Checks and converts one value; strings from the command line are parsed. */
 export function coerceOption(name: string, value: unknown): unknown {
-  const spec = (OPTIONS as Record<string, OptionSpec>)[name];
+  const spec = isOption(name) ? (OPTIONS as Record<string, OptionSpec>)[name] : undefined;
   if (!spec) throw new InputError(`unknown option ${name}; known options: ${Object.keys(OPTIONS).join(', ')}`);
   const kind = spec.kind;
   const fromCli = typeof value === 'string';
@@ -163,18 +168,24 @@ export function setPath(obj: Record<string, unknown>, name: string, value: unkno
   o[parts[parts.length - 1]] = value;
 }
 
+function shortJson(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
+}
+
 /** Flattens a parsed YAML document to dotted option names, refusing unknown keys. */
 export function flattenConfig(doc: unknown, file: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const walk = (node: unknown, prefix: string): void => {
     if (node === null || node === undefined) return;
     if (typeof node !== 'object' || Array.isArray(node)) {
-      throw new InputError(`${file}: ${prefix || 'the document'} must be a mapping of options`);
+      throw new InputError(`${file}: ${prefix ? `section ${prefix}` : 'the document'} must be a mapping of options, got ${shortJson(node)}`);
     }
     for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
       const name = prefix ? `${prefix}.${k}` : k;
-      if (name in OPTIONS) out[name] = v;
-      else if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(OPTIONS).some((o) => o.startsWith(name + '.'))) walk(v, name);
+      if (isOption(name)) out[name] = v;
+      // A section (`registration:` …): a mapping, or empty when all its options are commented out.
+      else if (Object.keys(OPTIONS).some((o) => o.startsWith(name + '.'))) walk(v, name);
       else throw new InputError(`${file}: unknown option ${name}`);
     }
   };

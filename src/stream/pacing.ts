@@ -1,11 +1,22 @@
 import type { Frame } from '../ingest/frame.js';
 
+/** Waits `ms` milliseconds (the real clock; tests inject a fake one). */
+export function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 /**
  * Replay pacing: frames are released no earlier than their time in the
  * recording divided by `speed`, measured from the first frame. Lossless: a
- * slow consumer just makes the replay late, it never skips a frame.
+ * slow consumer just makes the replay late, it never skips a frame. `now` and
+ * `sleep` are the clock (injected so that tests need no real time).
  */
-export async function* pacedReplay(frames: AsyncIterable<Frame>, speed: number, now: () => number): AsyncGenerator<Frame> {
+export async function* pacedReplay(
+  frames: AsyncIterable<Frame>,
+  speed: number,
+  now: () => number,
+  sleep: (ms: number) => Promise<void> = sleepMs,
+): AsyncGenerator<Frame> {
   let start = -1;
   let t0 = 0;
   for await (const f of frames) {
@@ -15,7 +26,7 @@ export async function* pacedReplay(frames: AsyncIterable<Frame>, speed: number, 
     }
     const due = start + (f.t - t0) / speed;
     const wait = due - now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 1) await sleep(wait);
     yield f;
   }
 }

@@ -103,7 +103,8 @@ function alloc(bytes: usize): usize {
 // u < s/nb); input element (q, t = p + j·m) is at b·xb + u·xu + t·xt, output
 // element (q, t' = r·p + j') at b·yb + u·yu + t'·yt. A contiguous buffer has
 // nb = s, xb = 16, xt = 16·s. The two-level q lets the first stage read a
-// strip of the image directly (rows 2t, 2t+1) and the last stage write one.
+// strip of the image directly (rows 2t, 2t+1) and lets the scratch layout
+// carry a spare slot per element (see `fft` and `slotOf`).
 
 function stage2(
   nc: i32, s: i32, nb: i32,
