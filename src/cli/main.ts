@@ -59,7 +59,8 @@ const OPTIONS = {
 /**
  * `--max-shift -3` → `--max-shift=-3`: parseArgs takes a value that starts
  * with "-" for a flag and refuses it as "ambiguous", which would hide the
- * real problem (the value) behind a message about the syntax.
+ * real problem (the value) behind a message about the syntax. A flag whose
+ * value is missing is refused here, in words.
  */
 function attachNegativeValues(args: string[]): string[] {
   const out: string[] = [];
@@ -75,6 +76,10 @@ function attachNegativeValues(args: string[]): string[] {
     if (takesValue && next !== undefined && /^-[\d.]/.test(next)) {
       out.push(`${a}=${next}`);
       i++;
+    } else if (takesValue && (next === undefined || next.startsWith('-'))) {
+      throw new InputError(
+        next === undefined ? `${a}: needs a value` : `${a}: needs a value, got the option ${next} (write ${a}=${next} if that is the value)`,
+      );
     } else {
       out.push(a);
     }
@@ -86,7 +91,8 @@ function parse(argv: string[]): Parsed {
   const command = argv[0];
   let parsed;
   try {
-    parsed = parseArgs({ args: attachNegativeValues(argv.slice(1)), allowPositionals: true, strict: true, options: OPTIONS });
+    const args = attachNegativeValues(argv.slice(1));
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (e) {
     throw new InputError(`${(e as Error).message.split('\n')[0]} (see scopestream --help)`);
   }

@@ -16,6 +16,8 @@ export interface CorrelatorOptions {
   phaseSigma: number;
 }
 
+import type { PixelArray } from '../ingest/frame.js';
+
 export interface Correlator {
   /** Padded height and width (fast sizes, multiples of 4). */
   readonly hp: number;
@@ -30,6 +32,12 @@ export interface Correlator {
   correlate(): void;
   /** Σ_k G(k) / (hp·wp): the surface peak of a perfect match under `phase`. */
   readonly phasePeakScale: number;
+  /**
+   * Optional fast path of the preparation step: mean-subtract, apodise and
+   * zero-pad a width×height plane into `input`, returning Σ g². Where absent,
+   * the Registrar does it in TypeScript.
+   */
+  prepare?(plane: PixelArray, width: number, height: number, wy: Float64Array, wx: Float64Array): number;
   /** Frees native memory, if any. */
   dispose(): void;
 }

@@ -1,4 +1,4 @@
-import type { Dtype, Frame } from '../ingest/frame.js';
+import type { Dtype, Frame, PixelArray } from '../ingest/frame.js';
 import type { Correlator } from './correlator.js';
 import { DogFilter } from './gaussian.js';
 import { type ChannelChoice, extractPlane } from './plane.js';
@@ -161,6 +161,21 @@ export class MotionCorrector {
   }
 
   /**
+   * The registration plane, as a view of the frame's own channel where no
+   * conversion is needed (the fast path: the kernels read uint8/uint16 directly).
+   */
+  private planeView(frame: Frame): PixelArray {
+    const ch = this.opts.channel;
+    if (this.dog === null && (ch !== 'luminance' || this.channels < 3)) {
+      const c = ch === 'luminance' ? 0 : ch;
+      const n = this.width * this.height;
+      if (this.channels === 1) return frame.data;
+      if (c < this.channels) return frame.data.subarray(c * n, (c + 1) * n);
+    }
+    return this.registrationPlane(frame, this.plane);
+  }
+
+  /**
    * Builds the template from the pending frames and emits them, registered
    * against it. Each frame is registered against the template built from the
    * *other* frames (leave-one-out): a frame's own noise in the template would
@@ -239,7 +254,7 @@ export class MotionCorrector {
 
   private process(frame: Frame, emit: Emit, mayUpdate = true): void {
     const t0 = this.clock();
-    const plane = this.registrationPlane(frame, this.plane);
+    const plane = this.planeView(frame);
     const est = this.registrar.register(plane, this.estimate);
     if (est.ok) this.lastGood = { dy: est.dy, dx: est.dx };
     const { dy, dx } = this.lastGood;
@@ -265,7 +280,7 @@ export class MotionCorrector {
     if (mayUpdate && est.ok && this.opts.templateUpdate === 'ema') this.updateTemplate(plane, dy, dx);
   }
 
-  private updateTemplate(plane: Float32Array, dy: number, dx: number): void {
+  private updateTemplate(plane: ArrayLike<number>, dy: number, dx: number): void {
     const t = this.templateImg as Float32Array;
     const a = this.opts.templateRate;
     warpTranslate(plane, this.width, this.height, -dy, -dx, this.scratch, 'nearest');

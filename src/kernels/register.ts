@@ -1,3 +1,4 @@
+import type { PixelArray } from '../ingest/frame.js';
 import { type Correlator, type Normalization, fastSize } from './correlator.js';
 
 /** Sections 2–5 of docs/registration.md. */
@@ -24,8 +25,8 @@ export const defaultRegistrationParams: RegistrationParams = {
   phaseSigma: 1,
   maxShift: null,
   windowCorrection: true,
-  minPeak: 0.05,
-  minQuality: 5,
+  minPeak: 0.2,
+  minQuality: 0,
 };
 
 /** One frame's measurement against the template, before any hold of the last good shift. */
@@ -172,9 +173,8 @@ export class Registrar {
     out.quality = quality;
     out.ok =
       peak !== null &&
-      quality !== null &&
       peak >= this.params.minPeak &&
-      quality >= this.params.minQuality &&
+      (this.params.minQuality <= 0 || (quality !== null && quality >= this.params.minQuality)) &&
       Math.abs(iy) < m &&
       Math.abs(ix) < m;
     return out;
@@ -183,6 +183,7 @@ export class Registrar {
   /** Mean-subtract, apodise and zero-pad `img` into the correlator's input; returns Σ g². */
   private prepare(img: ArrayLike<number>): number {
     const { width: w, height: h, wy, wx } = this;
+    if (this.corr.prepare && isPixelArray(img)) return this.corr.prepare(img, w, h, wy, wx);
     const input = this.corr.input;
     const wp = this.corr.wp;
     const n = w * h;
@@ -265,6 +266,10 @@ export function windowAutocorrelation(w: Float64Array, np: number, r: number, on
     a[s + r] = acc / a0;
   }
   return a;
+}
+
+function isPixelArray(a: ArrayLike<number>): a is PixelArray {
+  return a instanceof Uint16Array || a instanceof Float32Array || a instanceof Uint8Array;
 }
 
 /** δ = ½(c₋ − c₊)/(c₋ − 2c₀ + c₊), 0 where the denominator is 0. */

@@ -1,3 +1,4 @@
+import type { PixelArray } from '../ingest/frame.js';
 import {
   type Correlator,
   type CorrelatorOptions,
@@ -28,6 +29,10 @@ interface CorrelateExports {
   gxPtr(): number;
   setTemplate(): void;
   correlate(mode: number): void;
+  winYPtr(): number;
+  winXPtr(): number;
+  stagePtr(): number;
+  prepare(kind: number, w: number, h: number): number;
 }
 
 const INIT_ERRORS: Record<number, string> = {
@@ -44,6 +49,8 @@ export class WasmCorrelator implements Correlator {
   readonly phasePeakScale: number;
   private exports: CorrelateExports | null;
   private readonly mode: number;
+  private windowY: Float64Array | null = null;
+  private windowX: Float64Array | null = null;
 
   private constructor(exports: CorrelateExports, hp: number, wp: number, opts: CorrelatorOptions) {
     this.hp = hp;
@@ -85,6 +92,37 @@ export class WasmCorrelator implements Correlator {
 
   correlate(): void {
     this.live().correlate(this.mode);
+  }
+
+  /**
+   * The SIMD preparation (docs/registration.md, section 2): the plane is
+   * copied into the instance once (a memcpy) and mean-subtracted, apodised and
+   * padded there, with no float conversion pass in JavaScript.
+   */
+  prepare(plane: PixelArray, width: number, height: number, wy: Float64Array, wx: Float64Array): number {
+    const ex = this.live();
+    if (wy !== this.windowY || wx !== this.windowX) {
+      const buf = ex.memory.buffer;
+      new Float32Array(buf, ex.winYPtr(), height).set(wy);
+      new Float32Array(buf, ex.winXPtr(), width).set(wx);
+      this.windowY = wy;
+      this.windowX = wx;
+    }
+    const n = width * height;
+    const buf = ex.memory.buffer;
+    const at = ex.stagePtr();
+    let kind: number;
+    if (plane instanceof Uint8Array) {
+      new Uint8Array(buf, at, n).set(plane.subarray(0, n));
+      kind = 0;
+    } else if (plane instanceof Uint16Array) {
+      new Uint16Array(buf, at, n).set(plane.subarray(0, n));
+      kind = 1;
+    } else {
+      new Float32Array(buf, at, n).set(plane.subarray(0, n));
+      kind = 2;
+    }
+    return ex.prepare(kind, width, height);
   }
 
   /** Drops the instance; its memory is reclaimed by the garbage collector. */

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Frame, FrameSource, SourceInfo } from '../ingest/frame.js';
 import { type KernelFactories, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
+import { InputError } from '../errors.js';
 import type { Hub } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
 
@@ -98,6 +99,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     config: config as unknown as Record<string, unknown>,
   });
 
+  const ch = config.registration.channel;
+  if (typeof ch === 'number' && ch >= info.channels) {
+    await source.close();
+    throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+  }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
     performance.now(),
   );

@@ -246,8 +246,8 @@ def register(ts, img):
 
 
 def is_ok(r, M, p):
-    return (r["peak"] is not None and r["peak"] >= p["minPeak"]
-            and r["quality"] is not None and r["quality"] >= p["minQuality"]
+    quality_ok = p["minQuality"] <= 0 or (r["quality"] is not None and r["quality"] >= p["minQuality"])
+    return (r["peak"] is not None and r["peak"] >= p["minPeak"] and quality_ok
             and abs(r["iy"]) < M and abs(r["ix"]) < M)
 
 

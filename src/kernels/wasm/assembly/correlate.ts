@@ -58,6 +58,9 @@ let postTw: usize = 0; // (N+1) × (cos, sin)(2πk/H) f32
 let gyP: usize = 0; // P f32: spectral Gaussian along ky (host-filled), 0 on the padding
 let gxP: usize = 0; // W f32: spectral Gaussian along kx (host-filled)
 let wyP: usize = 0; // P f32: multiplicity of bin ky in the full spectrum (1, 2 or 0)
+let winYP: usize = 0; // H f32: apodising window along y (host-filled; rows ≥ the frame's height unused)
+let winXP: usize = 0; // W f32: apodising window along x
+let stageP: usize = 0; // H·W·4 bytes: the frame plane as given (u8, u16 or f32), for prepare()
 
 const MAX_STAGES: i32 = 32;
 // Pass 1 works on strips of MAXB blocks of four columns (64 bytes per row).
@@ -662,7 +665,7 @@ export function init(h: i32, w: i32): i32 {
   if (W > maxn) maxn = W;
   // Everything must fit in the 4 GiB of a 32-bit address space.
   const need =
-    <f64>h * <f64>w * 8 + <f64>P * <f64>w * 16 + <f64>maxn * 128 + <f64>(N + W) * 32 + <f64>(P + W) * 12 + 65536;
+    <f64>h * <f64>w * 12 + <f64>P * <f64>w * 16 + <f64>maxn * 128 + <f64>(N + W) * 32 + <f64>(P + W) * 12 + <f64>(h + w) * 4 + 65536;
   if (need + <f64>__heap_base > 4294901760.0) {
     H = 0;
     return 2;
@@ -678,6 +681,9 @@ export function init(h: i32, w: i32): i32 {
   gxP = alloc(<usize>W * 4);
   wyP = alloc(<usize>P * 4);
   const img = <usize>H * <usize>W * 4;
+  winYP = alloc(<usize>H * 4);
+  winXP = alloc(<usize>W * 4);
+  stageP = alloc(img + 16);
   inputP = alloc(img);
   surfaceP = alloc(img);
   const spec = <usize>P * <usize>W * 4;
@@ -724,6 +730,106 @@ export function init(h: i32, w: i32): i32 {
     store<f32>(wyP + (<usize>k << 2), m);
   }
   return 0;
+}
+
+export function winYPtr(): usize {
+  return winYP;
+}
+export function winXPtr(): usize {
+  return winXP;
+}
+export function stagePtr(): usize {
+  return stageP;
+}
+
+// ---------------------------------------------------------------- preparation
+//
+// docs/registration.md section 2: the h × w plane at stageP (kind 0 u8, 1 u16,
+// 2 f32) becomes (v − mean)·wy·wx at the top left of the H × W input, zeros
+// elsewhere; non-finite f32 pixels are left out of the mean and become 0.
+// Returns Σ g², accumulated in f64 per row.
+
+@inline function load4<T>(p: usize): v128 {
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+  return v128.load(p);
+}
+
+@inline function finiteMask(v: v128): v128 {
+  // v == v rules out NaN; |v| < ∞ rules out ±∞.
+  return v128.and(f32x4.eq(v, v), f32x4.lt(f32x4.abs(v), f32x4.splat(Infinity)));
+}
+
+function prepareT<T>(w: i32, h: i32): f64 {
+  const bp = <usize>sizeof<T>();
+  const isFloat = sizeof<T>() == 4;
+  const w4 = w & ~3;
+  // Pass 1: the mean of the finite pixels.
+  let total: f64 = 0;
+  let count: f64 = 0;
+  for (let y = 0; y < h; y++) {
+    const row = stageP + <usize>y * <usize>w * bp;
+    let acc = f32x4.splat(0);
+    let cnt = i32x4.splat(0);
+    let x = 0;
+    for (; x < w4; x += 4) {
+      const v = load4<T>(row + <usize>x * bp);
+      if (isFloat) {
+        const m = finiteMask(v);
+        acc = f32x4.add(acc, v128.and(v, m));
+        cnt = i32x4.sub(cnt, m);
+      } else {
+        acc = f32x4.add(acc, v);
+      }
+    }
+    let rs: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+    let rc: i32 = isFloat ? i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3) : w4;
+    for (; x < w; x++) {
+      const v = <f64>load<T>(row + <usize>x * bp);
+      if (!isFloat || (v == v && Math.abs(v) < Infinity)) {
+        rs += v;
+        rc++;
+      }
+    }
+    total += rs;
+    count += <f64>rc;
+  }
+  const mean: f32 = count > 0 ? <f32>(total / count) : 0;
+  const vm = f32x4.splat(mean);
+  // Pass 2: g = (v − mean)·wy·wx into the input, zero padding, Σ g².
+  let energy: f64 = 0;
+  for (let y = 0; y < h; y++) {
+    const row = stageP + <usize>y * <usize>w * bp;
+    const out = inputP + <usize>y * <usize>W * 4;
+    const wy = f32x4.splat(load<f32>(winYP + (<usize>y << 2)));
+    let e = f32x4.splat(0);
+    let x = 0;
+    for (; x < w4; x += 4) {
+      const v = load4<T>(row + <usize>x * bp);
+      let g = f32x4.mul(f32x4.mul(f32x4.sub(v, vm), wy), v128.load(winXP + (<usize>x << 2)));
+      if (isFloat) g = v128.and(g, finiteMask(v));
+      v128.store(out + (<usize>x << 2), g);
+      e = f32x4.add(e, f32x4.mul(g, g));
+    }
+    let re: f64 = <f64>f32x4.extract_lane(e, 0) + <f64>f32x4.extract_lane(e, 1) + <f64>f32x4.extract_lane(e, 2) + <f64>f32x4.extract_lane(e, 3);
+    for (; x < w; x++) {
+      const v = <f32>load<T>(row + <usize>x * bp);
+      let g: f32 = (v - mean) * load<f32>(winYP + (<usize>y << 2)) * load<f32>(winXP + (<usize>x << 2));
+      if (isFloat && !(v == v && Mathf.abs(v) < Infinity)) g = 0;
+      store<f32>(out + (<usize>x << 2), g);
+      re += <f64>g * <f64>g;
+    }
+    if (W > w) memory.fill(out + (<usize>w << 2), 0, <usize>(W - w) << 2);
+    energy += re;
+  }
+  if (H > h) memory.fill(inputP + <usize>h * <usize>W * 4, 0, <usize>(H - h) * <usize>W * 4);
+  return energy;
+}
+
+export function prepare(kind: i32, w: i32, h: i32): f64 {
+  if (kind == 0) return prepareT<u8>(w, h);
+  if (kind == 1) return prepareT<u16>(w, h);
+  return prepareT<f32>(w, h);
 }
 
 export function inputPtr(): usize {
