@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import { openSource } from '../ingest/open.js';
@@ -37,6 +38,9 @@ export async function runReplay(path: string, config: Config): Promise<number> {
     }
     hub.subscribe(recorder.write, RECORDED_TOPICS);
   }
+  // Nothing published (refused before the first line): no empty record is left behind.
+  let started = false;
+  hub.subscribe(() => (started = true), ['meta']);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
@@ -59,6 +63,7 @@ export async function runReplay(path: string, config: Config): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await recorder?.close();
+    if (recorder && !started) rmSync(recorder.path, { force: true });
   }
 }
 

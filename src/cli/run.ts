@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { openSource } from '../ingest/open.js';
 import { Hub, type Message } from '../stream/hub.js';
@@ -37,6 +38,9 @@ export async function runLive(config: Config): Promise<number> {
     }
     hub.subscribe(recorder.write, RECORDED_TOPICS);
   }
+  // Nothing published (refused before the first line): no empty record is left behind.
+  let started = false;
+  hub.subscribe(() => (started = true), ['meta']);
   const counters = newCounters();
   const status = new StatusLine(counters, process.stderr, config.live.statusInterval * 1000);
   hub.subscribe((_t, m: Message) => status.onFrame(m), ['frame']);
@@ -54,5 +58,6 @@ export async function runLive(config: Config): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await recorder?.close();
+    if (recorder && !started) rmSync(recorder.path, { force: true });
   }
 }

@@ -152,9 +152,10 @@ export class MotionCorrector {
     this.warper.dispose();
   }
 
-  /** The registration plane of a frame: channel pick, then prefilter. */
+  /** The registration plane of a frame: channel pick, non-finite pixels → mean, then prefilter. */
   private registrationPlane(frame: Frame, out: Float32Array): Float32Array {
     extractPlane(frame.data, this.width, this.height, this.channels, this.opts.channel, this.rawPlane);
+    if (frame.data instanceof Float32Array) finiteOnly(this.rawPlane, this.rawPlane);
     if (this.dog) return this.dog.apply(this.rawPlane, out);
     out.set(this.rawPlane);
     return out;
@@ -283,7 +284,10 @@ export class MotionCorrector {
   private updateTemplate(plane: ArrayLike<number>, dy: number, dx: number): void {
     const t = this.templateImg as Float32Array;
     const a = this.opts.templateRate;
-    warpTranslate(plane, this.width, this.height, -dy, -dx, this.scratch, 'nearest');
+    // The fast path hands over the frame's own float32 data: a NaN/Inf pixel must not enter the
+    // template, where the EMA would keep it forever and every recentring warp would spread it.
+    const src = finiteOnly(plane, this.rawPlane);
+    warpTranslate(src, this.width, this.height, -dy, -dx, this.scratch, 'nearest');
     for (let i = 0; i < t.length; i++) t[i] = (1 - a) * t[i] + a * this.scratch[i];
     this.updates++;
     if (this.updates % this.opts.templateRecentreEvery === 0) this.recentre(t);
@@ -309,4 +313,30 @@ export class MotionCorrector {
       t.set(this.scratch);
     }
   }
+}
+
+/**
+ * Section 1 of docs/registration.md: non-finite pixels are replaced by the mean
+ * of the finite ones (0 when there are none). Returns `img` itself when it has
+ * none (always for integer pixels), else `out` (which may be `img`).
+ */
+function finiteOnly(img: ArrayLike<number>, out: Float32Array): ArrayLike<number> {
+  if (img instanceof Uint8Array || img instanceof Uint16Array) return img;
+  const n = img.length;
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const v = img[i];
+    if (Number.isFinite(v)) {
+      sum += v;
+      count++;
+    }
+  }
+  if (count === n) return img;
+  const fill = count > 0 ? sum / count : 0;
+  for (let i = 0; i < n; i++) {
+    const v = img[i];
+    out[i] = Number.isFinite(v) ? v : fill;
+  }
+  return out;
 }

@@ -88,6 +88,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   const { config, source, hub, signal } = opts;
   const counters = opts.counters ?? newCounters();
   const info = await source.open();
+  // Checked before the meta line: a record that starts must end with its `end` line.
+  const ch = config.registration.channel;
+  if (typeof ch === 'number' && ch >= info.channels) {
+    await source.close();
+    throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+  }
   hub.publish('meta', {
     type: 'meta',
     version: 1,
@@ -99,11 +105,6 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     config: config as unknown as Record<string, unknown>,
   });
 
-  const ch = config.registration.channel;
-  if (typeof ch === 'number' && ch >= info.channels) {
-    await source.close();
-    throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
-  }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
     performance.now(),
   );
