@@ -27,8 +27,8 @@ export const OPTIONS = {
   'registration.normalization': { kind: { type: 'enum', values: ['none', 'phase'] }, default: 'none' },
   'registration.phaseSigma': { kind: { type: 'number', min: 0, max: 100 }, default: 1 },
   'registration.maxShift': { kind: { type: 'number', min: 0, integer: true, nullable: true }, default: null },
-  'registration.minPeak': { kind: { type: 'number', min: -1, max: 1 }, default: 0.2 },
-  'registration.minQuality': { kind: { type: 'number', min: 0 }, default: 0 },
+  'registration.minPeak': { kind: { type: 'number', min: -1, max: 1, nullable: true }, default: null },
+  'registration.minQuality': { kind: { type: 'number', min: 0, nullable: true }, default: null },
   'registration.prefilter': { kind: { type: 'enum', values: ['none', 'dog'] }, default: 'none' },
   'registration.dogSigmaLow': { kind: { type: 'number', min: 0, max: 100 }, default: 1 },
   'registration.dogSigmaHigh': { kind: { type: 'number', min: 0, max: 200 }, default: 8 },
@@ -68,8 +68,8 @@ export interface Config {
     normalization: 'none' | 'phase';
     phaseSigma: number;
     maxShift: number | null;
-    minPeak: number;
-    minQuality: number;
+    minPeak: number | null;
+    minQuality: number | null;
     prefilter: 'none' | 'dog';
     dogSigmaLow: number;
     dogSigmaHigh: number;

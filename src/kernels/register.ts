@@ -14,8 +14,9 @@ export interface RegistrationParams {
   maxShift: number | null;
   /** Divide the three refinement samples by the window's autocorrelation (removes the pull toward 0). */
   windowCorrection: boolean;
-  minPeak: number;
-  minQuality: number;
+  /** Quality gate; null: the default of the normalization (see `qualityGate`). */
+  minPeak: number | null;
+  minQuality: number | null;
 }
 
 export const defaultRegistrationParams: RegistrationParams = {
@@ -25,8 +26,8 @@ export const defaultRegistrationParams: RegistrationParams = {
   phaseSigma: 1,
   maxShift: null,
   windowCorrection: true,
-  minPeak: 0.2,
-  minQuality: 0,
+  minPeak: null,
+  minQuality: null,
 };
 
 /** One frame's measurement against the template, before any hold of the last good shift. */
@@ -67,6 +68,19 @@ export function windowProfile(n: number, kind: WindowKind, fraction: number, pad
   return w;
 }
 
+/**
+ * The quality gate's defaults, measured on the test movies: with plain
+ * correlation the normalised peak is 0.4–0.99 on good frames and below 0.03
+ * for unrelated noise, while the peak-to-sidelobe ratio of smooth images is
+ * 2–3 even for perfect matches (it cannot tell good from bad there); with
+ * phase normalization the peak is lower (0.12 on the low-SNR movie, 0.5 at
+ * moderate noise, 0.03 for noise) and the ratio very telling (≥ 21 vs ≤ 4.5).
+ */
+export function qualityGate(p: RegistrationParams): { minPeak: number; minQuality: number } {
+  const phase = p.normalization === 'phase';
+  return { minPeak: p.minPeak ?? (phase ? 0.06 : 0.1), minQuality: p.minQuality ?? (phase ? 8 : 0) };
+}
+
 export function defaultMaxShift(width: number, height: number): number {
   return Math.floor(0.1 * Math.min(width, height));
 }
@@ -90,6 +104,7 @@ export class Registrar {
   /** Window autocorrelation per axis at lags −(M+1)…M+1, index lag + M + 1 (all 1 when off). */
   private readonly ay: Float64Array;
   private readonly ax: Float64Array;
+  private readonly gate: { minPeak: number; minQuality: number };
   private templateEnergy = 0;
   private hasTemplate = false;
 
@@ -105,6 +120,7 @@ export class Registrar {
     this.wx = windowProfile(width, params.window, params.windowFraction, corr.wp > width);
     const cap = Math.min(corr.hp >> 1, corr.wp >> 1) - 1;
     this.maxShift = Math.max(0, Math.min(params.maxShift ?? defaultMaxShift(width, height), cap));
+    this.gate = qualityGate(params);
     this.ay = windowAutocorrelation(this.wy, corr.hp, this.maxShift + 1, params.windowCorrection);
     this.ax = windowAutocorrelation(this.wx, corr.wp, this.maxShift + 1, params.windowCorrection);
   }
@@ -173,8 +189,8 @@ export class Registrar {
     out.quality = quality;
     out.ok =
       peak !== null &&
-      peak >= this.params.minPeak &&
-      (this.params.minQuality <= 0 || (quality !== null && quality >= this.params.minQuality)) &&
+      peak >= this.gate.minPeak &&
+      (this.gate.minQuality <= 0 || (quality !== null && quality >= this.gate.minQuality)) &&
       Math.abs(iy) < m &&
       Math.abs(ix) < m;
     return out;
