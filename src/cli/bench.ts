@@ -24,7 +24,9 @@ const DEFAULT_SIZES: [number, number][] = [
   [1024, 1024],
   [752, 480],
 ];
-const WARMUP = 5;
+/** Warm-up until V8 has optimised the hot functions: at least this many runs and this long. */
+const WARMUP_RUNS = 20;
+const WARMUP_MS = 300;
 
 export function machine(): Record<string, unknown> {
   return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
@@ -37,7 +39,8 @@ function stats(samples: number[]): { median_ms: number; p90_ms: number } {
 }
 
 function time(runs: number, fn: (i: number) => void): number[] {
-  for (let i = 0; i < WARMUP; i++) fn(i);
+  const start = performance.now();
+  for (let i = 0; i < WARMUP_RUNS || performance.now() - start < WARMUP_MS; i++) fn(i);
   const out: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();

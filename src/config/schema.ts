@@ -134,7 +134,7 @@ export function coerceOption(name: string, value: unknown): unknown {
       if (typeof value !== 'string' || !kind.values.includes(value)) refuse(name, value, kind);
       return value;
     case 'string':
-      if (value === null) return kind.nullable ? null : refuse(name, value, kind);
+      if (value === null || (fromCli && kind.nullable && value === 'null')) return kind.nullable ? null : refuse(name, value, kind);
       if (typeof value !== 'string') refuse(name, value, kind);
       return value;
     case 'channel': {

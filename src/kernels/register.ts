@@ -105,6 +105,9 @@ export class Registrar {
   private readonly ay: Float64Array;
   private readonly ax: Float64Array;
   private readonly gate: { minPeak: number; minQuality: number };
+  /** Surface offsets of the search window's rows and columns (lag −M…M), so no modulo per sample. */
+  private readonly rowOffset: Int32Array;
+  private readonly colIndex: Int32Array;
   private templateEnergy = 0;
   private hasTemplate = false;
 
@@ -121,6 +124,9 @@ export class Registrar {
     const cap = Math.min(corr.hp >> 1, corr.wp >> 1) - 1;
     this.maxShift = Math.max(0, Math.min(params.maxShift ?? defaultMaxShift(width, height), cap));
     this.gate = qualityGate(params);
+    const m = this.maxShift;
+    this.rowOffset = Int32Array.from({ length: 2 * m + 1 }, (_, i) => ((i - m + corr.hp) % corr.hp) * corr.wp);
+    this.colIndex = Int32Array.from({ length: 2 * m + 1 }, (_, j) => (j - m + corr.wp) % corr.wp);
     this.ay = windowAutocorrelation(this.wy, corr.hp, this.maxShift + 1, params.windowCorrection);
     this.ax = windowAutocorrelation(this.wx, corr.wp, this.maxShift + 1, params.windowCorrection);
   }
@@ -145,17 +151,19 @@ export class Registrar {
     const { hp, wp } = corr;
     const m = this.maxShift;
 
+    const { rowOffset, colIndex } = this;
+    const span = 2 * m + 1;
     let best = -Infinity;
     let iy = 0;
     let ix = 0;
-    for (let dy = -m; dy <= m; dy++) {
-      const row = ((dy + hp) % hp) * wp;
-      for (let dx = -m; dx <= m; dx++) {
-        const v = c[row + ((dx + wp) % wp)];
+    for (let i = 0; i < span; i++) {
+      const row = rowOffset[i];
+      for (let j = 0; j < span; j++) {
+        const v = c[row + colIndex[j]];
         if (v > best) {
           best = v;
-          iy = dy;
-          ix = dx;
+          iy = i - m;
+          ix = j - m;
         }
       }
     }
@@ -179,7 +187,7 @@ export class Registrar {
     if (this.params.normalization === 'phase') peak = c0 / corr.phasePeakScale;
     else peak = energy > 0 && this.templateEnergy > 0 ? c0 / Math.sqrt(energy * this.templateEnergy) : null;
     if (peak !== null && !Number.isFinite(peak)) peak = null;
-    const quality = this.sidelobeRatio(c, hp, wp, iy, ix, c0);
+    const quality = this.sidelobeRatio(c, iy, ix, c0);
 
     out.dy = dy;
     out.dx = dx;
@@ -230,36 +238,39 @@ export class Registrar {
     return energy;
   }
 
-  private sidelobeRatio(c: ArrayLike<number>, hp: number, wp: number, iy: number, ix: number, c0: number): number | null {
+  /** (c₀ − μ)/σ over the search window less the 5 × 5 square around the peak. */
+  private sidelobeRatio(c: ArrayLike<number>, iy: number, ix: number, c0: number): number | null {
     const m = this.maxShift;
-    let n = 0;
+    const { rowOffset, colIndex } = this;
+    const span = 2 * m + 1;
+    // Excluded columns [ex0, ex1] and rows [ey0, ey1], as window indices.
+    const ex0 = Math.max(0, ix + m - EXCLUDE_RADIUS);
+    const ex1 = Math.min(span - 1, ix + m + EXCLUDE_RADIUS);
+    const ey0 = Math.max(0, iy + m - EXCLUDE_RADIUS);
+    const ey1 = Math.min(span - 1, iy + m + EXCLUDE_RADIUS);
+    const n = span * span - (ex1 - ex0 + 1) * (ey1 - ey0 + 1);
+    if (n < MIN_SIDELOBE_SAMPLES) return null;
     let sum = 0;
-    for (let pass = 0; pass < 2; pass++) {
-      const mean = pass === 1 ? sum / n : 0;
-      let acc = 0;
-      for (let dy = -m; dy <= m; dy++) {
-        const nearY = Math.abs(dy - iy) <= EXCLUDE_RADIUS;
-        const row = ((dy + hp) % hp) * wp;
-        for (let dx = -m; dx <= m; dx++) {
-          if (nearY && Math.abs(dx - ix) <= EXCLUDE_RADIUS) continue;
-          const v = c[row + ((dx + wp) % wp)];
-          if (pass === 0) {
-            sum += v;
-            n++;
-          } else {
-            acc += (v - mean) * (v - mean);
-          }
-        }
-      }
-      if (pass === 0 && n < MIN_SIDELOBE_SAMPLES) return null;
-      if (pass === 1) {
-        const sd = Math.sqrt(acc / n);
-        if (!(sd > 0)) return null;
-        const psr = (c0 - mean) / sd;
-        return Number.isFinite(psr) ? psr : null;
+    for (let i = 0; i < span; i++) {
+      const row = rowOffset[i];
+      const skip = i >= ey0 && i <= ey1;
+      for (let j = 0; j < span; j++) if (!skip || j < ex0 || j > ex1) sum += c[row + colIndex[j]];
+    }
+    const mean = sum / n;
+    let acc = 0;
+    for (let i = 0; i < span; i++) {
+      const row = rowOffset[i];
+      const skip = i >= ey0 && i <= ey1;
+      for (let j = 0; j < span; j++) {
+        if (skip && j >= ex0 && j <= ex1) continue;
+        const d = c[row + colIndex[j]] - mean;
+        acc += d * d;
       }
     }
-    return null;
+    const sd = Math.sqrt(acc / n);
+    if (!(sd > 0)) return null;
+    const psr = (c0 - mean) / sd;
+    return Number.isFinite(psr) ? psr : null;
   }
 }
 

@@ -171,7 +171,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         });
       }
       counters.backlog = mc.pendingCount;
-      if (signal?.aborted) break;
+      // Replay stops at once; a live queue was stopped by the abort and drains what it holds.
+      if (signal?.aborted && live === null) break;
       // Let timers and I/O (the recorder, the live queue's clock) run between frames.
       if (live === null && frames % 16 === 0) await new Promise((r) => setImmediate(r));
     }

@@ -769,21 +769,31 @@ function prepareT<T>(w: i32, h: i32): f64 {
   let count: f64 = 0;
   for (let y = 0; y < h; y++) {
     const row = stageP + <usize>y * <usize>w * bp;
-    let acc = f32x4.splat(0);
-    let cnt = i32x4.splat(0);
+    let rs: f64 = 0;
+    let rc: i32 = 0;
     let x = 0;
-    for (; x < w4; x += 4) {
-      const v = load4<T>(row + <usize>x * bp);
-      if (isFloat) {
+    if (isFloat) {
+      let acc = f32x4.splat(0);
+      let cnt = i32x4.splat(0);
+      for (; x < w4; x += 4) {
+        const v = v128.load(row + (<usize>x << 2));
         const m = finiteMask(v);
         acc = f32x4.add(acc, v128.and(v, m));
         cnt = i32x4.sub(cnt, m);
-      } else {
-        acc = f32x4.add(acc, v);
       }
+      rs = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+      rc = i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3);
+    } else {
+      // Integer pixels: pairwise widening adds, exact (a lane sums at most w/4 values < 2^16).
+      const w16 = sizeof<T>() == 2 ? w & ~7 : w & ~15;
+      let acc = i32x4.splat(0);
+      for (; x < w16; x += sizeof<T>() == 2 ? 8 : 16) {
+        const v = v128.load(row + <usize>x * bp);
+        acc = i32x4.add(acc, sizeof<T>() == 2 ? i32x4.extadd_pairwise_i16x8_u(v) : i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v)));
+      }
+      rs = <f64>i32x4.extract_lane(acc, 0) + <f64>i32x4.extract_lane(acc, 1) + <f64>i32x4.extract_lane(acc, 2) + <f64>i32x4.extract_lane(acc, 3);
+      rc = x;
     }
-    let rs: f64 = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
-    let rc: i32 = isFloat ? i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3) : w4;
     for (; x < w; x++) {
       const v = <f64>load<T>(row + <usize>x * bp);
       if (!isFloat || (v == v && Math.abs(v) < Infinity)) {
