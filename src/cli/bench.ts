@@ -2,6 +2,8 @@ import { cpus, totalmem } from 'node:os';
 import type { Correlator } from '../kernels/correlator.js';
 import { type MotionOptions, MotionCorrector } from '../kernels/motionCorrector.js';
 import { Registrar, defaultRegistrationParams } from '../kernels/register.js';
+import { defaultConfig } from '../config/schema.js';
+import { motionOptions } from '../stream/pipeline.js';
 import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
 import { InputError } from '../errors.js';
 import { type BackendChoice, selectBackend } from '../stream/backend.js';
@@ -91,20 +93,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     print({ case: 'warp', size, ...stats(time(runs, (i) => warper.warp(frames[i % 8].data, 1.37, -2.61, 'constant', 0))) });
     warper.dispose();
 
-    const opts2: MotionOptions = {
-      ...defaultRegistrationParams,
-      channel: 0,
-      prefilter: 'none',
-      dogSigmaLow: 1,
-      dogSigmaHigh: 8,
-      templateFrames: 8,
-      templateUpdate: 'none',
-      templateRate: 0.02,
-      templateUpdateEvery: 10,
-      templateRecentreEvery: 100,
-      border: 'constant',
-      borderValue: 0,
-    };
+    const opts2: MotionOptions = { ...motionOptions(defaultConfig()), templateFrames: 8 };
     const mc = new MotionCorrector(w, h, 1, 'uint16', opts2, backend.kernels);
     const sink = (): void => {};
     for (const f of frames) mc.push(f, sink);

@@ -1,12 +1,8 @@
-import { rmSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { openSource } from '../ingest/open.js';
-import { Hub, type Message } from '../stream/hub.js';
-import { selectBackend } from '../stream/backend.js';
+import type { Message } from '../stream/hub.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
-import { RECORDED_TOPICS, Recorder } from '../stream/recorder.js';
 import { StatusLine } from '../stream/status.js';
-import { namingInput } from './replay.js';
+import { namingInput, openSession } from './session.js';
 
 /**
  * `scopestream run`: a live source until stopped (SIGINT/SIGTERM), with a
@@ -14,50 +10,19 @@ import { namingInput } from './replay.js';
  * line and exits 0.
  */
 export async function runLive(config: Config): Promise<number> {
-  const source = namingInput(config.source, () => openSource(config.source, config));
-  // Opened before the record is created: a source that cannot be opened leaves no empty record behind.
-  try {
-    await namingInput(config.source, () => source.open());
-  } catch (e) {
-    await source.close().catch(() => undefined);
-    throw e;
-  }
-  const backend = await selectBackend(config.registration.backend, {
-    normalization: config.registration.normalization,
-    phaseSigma: config.registration.phaseSigma,
-  });
-  const hub = new Hub();
-  let recorder: Recorder | null = null;
-  if (config.record.file) {
-    recorder = new Recorder(config.record.file);
-    try {
-      await recorder.ready();
-    } catch (e) {
-      await source.close().catch(() => undefined);
-      throw e;
-    }
-    hub.subscribe(recorder.write, RECORDED_TOPICS);
-  }
-  // Nothing published (refused before the first line): no empty record is left behind.
-  let started = false;
-  hub.subscribe(() => (started = true), ['meta']);
+  const s = await openSession(config.source, config);
   const counters = newCounters();
   const status = new StatusLine(counters, process.stderr, config.live.statusInterval * 1000);
-  hub.subscribe((_t, m: Message) => status.onFrame(m), ['frame']);
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  s.hub.subscribe((_t, m: Message) => status.onFrame(m), ['frame']);
   status.start();
-  process.stderr.write(`scopestream: ${config.source} (${backend.name} FFT); Ctrl-C to stop\n`);
+  process.stderr.write(`scopestream: ${config.source} (${s.backend.name} FFT); Ctrl-C to stop\n`);
   try {
-    await namingInput(config.source, () => runPipeline({ config, source, hub, kernels: backend.kernels, signal: abort.signal, counters }));
+    await namingInput(config.source, () =>
+      runPipeline({ config, source: s.source, hub: s.hub, kernels: s.backend.kernels, signal: s.abort.signal, counters }),
+    );
     return 0;
   } finally {
     status.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await recorder?.close();
-    if (recorder && !started) rmSync(recorder.path, { force: true });
+    await s.close();
   }
 }

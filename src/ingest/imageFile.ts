@@ -94,3 +94,10 @@ export function fileError(name: string, err: unknown): Error {
 export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
+
+/** Refuses a frame rate that is not a positive finite number, naming the input. */
+export function checkFps(name: string, fps: number | undefined): void {
+  if (fps !== undefined && !(fps > 0 && Number.isFinite(fps))) {
+    throw new InputError(`${name}: fps must be a positive number, got ${fps}`);
+  }
+}

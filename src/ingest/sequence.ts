@@ -9,7 +9,7 @@ import * as nodePath from 'node:path';
 import { InputError } from '../errors.js';
 import type { Frame, FrameSource, SourceInfo } from './frame.js';
 import {
-  describeInfo, fileError, isFsError, sameInfo, sniffFormat, type ImageFormat, type ImageInfo, type ImageReadOptions,
+  checkFps, describeInfo, fileError, isFsError, sameInfo, sniffFormat, type ImageFormat, type ImageInfo, type ImageReadOptions,
 } from './imageFile.js';
 import { PNG_HEADER_BYTES, decodePng, parsePngHeader } from './png.js';
 import { TiffReader } from './tiff.js';
@@ -36,9 +36,7 @@ export class SequenceSource implements FrameSource {
   private info: SourceInfo | null = null;
 
   constructor(readonly uri: string, private readonly opts: SequenceOptions = {}) {
-    if (opts.fps !== undefined && !(opts.fps > 0 && Number.isFinite(opts.fps))) {
-      throw new InputError(`${uri}: fps must be a positive number, got ${opts.fps}`);
-    }
+    checkFps(uri, opts.fps);
   }
 
   /** Lists and sorts the files, then reads every header so that size mismatches surface before frame 0. */

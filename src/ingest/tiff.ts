@@ -11,7 +11,7 @@ import { inflateSync } from 'node:zlib';
 import { InputError } from '../errors.js';
 import { allocPixels, type Dtype, type Frame, type FrameSource, type PixelArray, type SourceInfo } from './frame.js';
 import {
-  DEFAULT_MAX_PIXELS, HOST_LITTLE_ENDIAN, checkPixelCount, fileError, oneLine, sniffFormat,
+  DEFAULT_MAX_PIXELS, HOST_LITTLE_ENDIAN, checkFps, checkPixelCount, fileError, oneLine, sniffFormat,
   type DecodedImage, type ImageInfo, type ImageReadOptions,
 } from './imageFile.js';
 import { decodePng } from './png.js';
@@ -658,9 +658,7 @@ export class TiffSource implements FrameSource {
   private info: SourceInfo | null = null;
 
   constructor(readonly path: string, private readonly opts: TiffSourceOptions = {}) {
-    if (opts.fps !== undefined && !(opts.fps > 0 && Number.isFinite(opts.fps))) {
-      throw new InputError(`${path}: fps must be a positive number, got ${opts.fps}`);
-    }
+    checkFps(path, opts.fps);
   }
 
   async open(): Promise<SourceInfo> {

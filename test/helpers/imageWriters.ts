@@ -15,16 +15,8 @@ import type { Dtype, PixelArray } from '../../src/ingest/frame.js';
 // ---------------------------------------------------------------- shared
 
 /** Deterministic PRNG (mulberry32) so that failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from './random.js';
+export { prng };
 
 export interface TestImage {
   width: number;

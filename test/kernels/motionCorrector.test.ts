@@ -1,8 +1,10 @@
+import { motionOptions } from '../../src/stream/pipeline.js';
+import { defaultConfig } from '../../src/config/schema.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dtype, Frame } from '../../src/ingest/frame.js';
 import { SyntheticMicroscope, parseSyntheticUri } from '../../src/ingest/synthetic.js';
 import { type KernelFactories, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../../src/kernels/motionCorrector.js';
-import { Registrar, defaultRegistrationParams } from '../../src/kernels/register.js';
+import { Registrar } from '../../src/kernels/register.js';
 import { warpGeometry, warpTranslate } from '../../src/kernels/warp.js';
 import { selectBackend } from '../../src/stream/backend.js';
 import { makeBlobs, renderBlobs } from '../helpers/blobs.js';
@@ -29,21 +31,7 @@ beforeAll(async () => {
 });
 
 function options(over: Partial<MotionOptions> = {}): MotionOptions {
-  return {
-    ...defaultRegistrationParams,
-    channel: 0,
-    prefilter: 'none',
-    dogSigmaLow: 1,
-    dogSigmaHigh: 8,
-    templateFrames: 10,
-    templateUpdate: 'none',
-    templateRate: 0.02,
-    templateUpdateEvery: 10,
-    templateRecentreEvery: 100,
-    border: 'constant',
-    borderValue: 0,
-    ...over,
-  };
+  return { ...motionOptions(defaultConfig()), templateFrames: 10, ...over };
 }
 
 /** What a test keeps of a result (`registered` is only valid during the callback). */

@@ -1,0 +1,89 @@
+import { rmSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { InputError } from '../errors.js';
+import type { FrameSource } from '../ingest/frame.js';
+import { openSource } from '../ingest/open.js';
+import { type Backend, selectBackend } from '../stream/backend.js';
+import { Hub } from '../stream/hub.js';
+import { RECORDED_TOPICS, Recorder } from '../stream/recorder.js';
+
+/**
+ * What `run` and `replay` both set up around the pipeline: the source (opened
+ * first, so that an input that cannot be opened leaves no record behind), the
+ * kernels, the hub with its recorder, and SIGINT/SIGTERM turned into an abort.
+ * `close()` undoes it in order, flushes the record, and removes a record that
+ * never got its first line.
+ */
+export interface Session {
+  source: FrameSource;
+  backend: Backend;
+  hub: Hub;
+  recorder: Recorder | null;
+  abort: AbortController;
+  close(): Promise<void>;
+}
+
+export async function openSession(uri: string, config: Config): Promise<Session> {
+  const source = namingInput(uri, () => openSource(uri, config));
+  let recorder: Recorder | null = null;
+  let backend: Backend;
+  try {
+    await namingInput(uri, () => source.open());
+    backend = await selectBackend(config.registration.backend, {
+      normalization: config.registration.normalization,
+      phaseSigma: config.registration.phaseSigma,
+    });
+    if (config.record.file) {
+      recorder = new Recorder(config.record.file);
+      await recorder.ready();
+    }
+  } catch (e) {
+    await source.close().catch(() => undefined);
+    throw e;
+  }
+  const hub = new Hub();
+  if (recorder) hub.subscribe(recorder.write, RECORDED_TOPICS);
+  let started = false;
+  hub.subscribe(() => (started = true), ['meta']);
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    source,
+    backend,
+    hub,
+    recorder,
+    abort,
+    async close() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await recorder?.close();
+      if (recorder && !started) rmSync(recorder.path, { force: true });
+    },
+  };
+}
+
+/**
+ * Runs `fn` (sync or async) so that an InputError it throws names the input the
+ * user gave: a message about a tool or an option (`ffmpeg not found: …`) gets
+ * `INPUT: ` in front; one that already names it is left alone.
+ */
+export function namingInput<T>(input: string, fn: () => T): T {
+  const rename = (e: unknown): never => {
+    throw e instanceof InputError && !mentions(e.message, input) ? new InputError(`${input}: ${e.message}`) : e;
+  };
+  let r: T;
+  try {
+    r = fn();
+  } catch (e) {
+    return rename(e);
+  }
+  if (r instanceof Promise) return r.catch(rename) as T;
+  return r;
+}
+
+function mentions(message: string, input: string): boolean {
+  // The simulator's messages start with "synthetic:" and quote the parameter at fault.
+  return message.includes(input) || (input.startsWith('synthetic:') && message.startsWith('synthetic:'));
+}
