@@ -119,7 +119,8 @@ function meanTruth(count: number): { dy: number; dx: number } {
 /** Recorded shifts against the truth, for a template built from the first `templateFrames` frames. */
 function expectFollowsTruth(rec: ParsedRecord, templateFrames: number): void {
   const fit = fitTruth(rec.frames);
-  expect(fit.rms).toBeLessThanOrEqual(RMS_TOL);
+  const rootMeanSquare = fit.rms;
+  expect(rootMeanSquare).toBeLessThanOrEqual(RMS_TOL);
   expect(fit.max).toBeLessThanOrEqual(MAX_TOL);
   // The template sits at the mean position of the frames it was built from.
   const m = meanTruth(templateFrames);

@@ -12,10 +12,6 @@ let C: i32 = 0;
 let KIND: i32 = 0;
 let srcP: usize = 0;
 let dstP: usize = 0;
-// Two rows of horizontally interpolated source, W f32 each: every source row is
-// interpolated once and used by the two output rows that read it.
-let rowA: usize = 0;
-let rowB: usize = 0;
 
 function bytesPer(kind: i32): i32 {
   return kind == 0 ? 1 : kind == 1 ? 2 : 4;
@@ -29,11 +25,9 @@ export function init(w: i32, h: i32, c: i32, kind: i32): i32 {
   KIND = kind;
   srcP = (__heap_base + 63) & ~(<usize>63);
   const srcBytes = <usize>w * h * c * bytesPer(kind);
-  // Padding: the vector loads of the last row may read 16 bytes past its end.
+  // Padding: the vector loads of the last row may read up to 48 bytes past its end.
   dstP = (srcP + srcBytes + 64 + 63) & ~(<usize>63);
-  rowA = (dstP + <usize>w * h * c * 4 + 63) & ~(<usize>63);
-  rowB = (rowA + <usize>w * 4 + 16 + 63) & ~(<usize>63);
-  const end = rowB + <usize>w * 4 + 16;
+  const end = dstP + <usize>w * h * c * 4;
   const pages = <i32>((end + 65535) >> 16);
   const have = memory.size();
   if (pages > have && memory.grow(pages - have) < 0) return 2;
@@ -110,55 +104,63 @@ function interior<T>(ch: i32, oy: i32, ox: i32, fy: f32, fx: f32, x0: i32, x1: i
   }
 }
 
-/** Horizontal interpolation of source row sy, columns x0 + ox … x1 + ox, into row[x0 … x1). */
+/** Eight source pixels of type T from p as two f32x4 (lo: p..p+3, hi: p+4..p+7). */
 // @ts-ignore: decorator
 @inline
-function lerpRow<T>(src: usize, sy: i32, ox: i32, x0: i32, x1: i32, w0: v128, w1: v128, s0: f32, s1: f32, row: usize): void {
-  const bp = <usize>sizeof<T>();
-  const p = src + (<usize>sy * W + <usize>(x0 + ox)) * bp;
-  const r = row + (<usize>x0 << 2);
-  const n = x1 - x0;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const o = <usize>i * bp;
-    v128.store(r + (<usize>i << 2), f32x4.add(f32x4.mul(w0, load4<T>(p + o)), f32x4.mul(w1, load4<T>(p + o + bp))));
-  }
-  for (; i < n; i++) {
-    const o = <usize>i * bp;
-    store<f32>(r + (<usize>i << 2), s0 * load1<T>(p + o) + s1 * load1<T>(p + o + bp));
-  }
+function load8lo<T>(p: usize): v128 {
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(v128.load(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load64_zero(p))));
+  return v128.load(p);
+}
+
+// @ts-ignore: decorator
+@inline
+function load8hi<T>(p: usize): v128 {
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(v128.load(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(i16x8.extend_low_i8x16_u(v128.load64_zero(p))));
+  return v128.load(p + 16);
 }
 
 /**
- * Both fractions non-zero, separably: each source row is interpolated along x
- * once into a row buffer, and each output row combines two such rows along y,
- * so every source pixel is converted once per output row pair, not four times.
+ * Both fractions non-zero: each group of four outputs combines the two source
+ * rows first (vertical weights), then each column with its right neighbour,
+ * taken from the same vertical sums shifted by one lane, so every source
+ * pixel is loaded and converted once per output row and nothing goes through
+ * memory in between. Eight outputs per step.
  */
 function bilinearRows<T>(src: usize, dst: usize, oy: i32, ox: i32, fy: f32, fx: f32, x0: i32, x1: i32, y0: i32, y1: i32): void {
-  const w0 = f32x4.splat(1 - fx);
-  const w1 = f32x4.splat(fx);
+  const bp = <usize>sizeof<T>();
+  const h0 = f32x4.splat(1 - fx);
+  const h1 = f32x4.splat(fx);
   const v0 = f32x4.splat(1 - fy);
   const v1 = f32x4.splat(fy);
-  let top = rowA;
-  let bot = rowB;
-  lerpRow<T>(src, y0 + oy, ox, x0, x1, w0, w1, 1 - fx, fx, top);
   const n = x1 - x0;
+  const rowBytes = <usize>W * bp;
   for (let y = y0; y < y1; y++) {
-    lerpRow<T>(src, y + oy + 1, ox, x0, x1, w0, w1, 1 - fx, fx, bot);
+    const s0 = src + (<usize>(y + oy) * W + <usize>(x0 + ox)) * bp;
+    const s1 = s0 + rowBytes;
     const d = dst + (<usize>y * W + <usize>x0) * 4;
-    const a = top + (<usize>x0 << 2);
-    const b = bot + (<usize>x0 << 2);
+    // Vertical sums of columns i … i+3, carried from one step to the next.
+    let prev = f32x4.add(f32x4.mul(v0, load8lo<T>(s0)), f32x4.mul(v1, load8lo<T>(s1)));
     let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const o = <usize>i << 2;
-      v128.store(d + o, f32x4.add(f32x4.mul(v0, v128.load(a + o)), f32x4.mul(v1, v128.load(b + o))));
+    // Each step reads source columns up to i + 11 (the padding after the source covers the last row).
+    for (; i + 8 <= n; i += 8) {
+      const o = <usize>(i + 4) * bp;
+      const mid = f32x4.add(f32x4.mul(v0, load8lo<T>(s0 + o)), f32x4.mul(v1, load8lo<T>(s1 + o)));
+      const next = f32x4.add(f32x4.mul(v0, load8hi<T>(s0 + o)), f32x4.mul(v1, load8hi<T>(s1 + o)));
+      const a = v128.shuffle<f32>(prev, mid, 1, 2, 3, 4);
+      const b = v128.shuffle<f32>(mid, next, 1, 2, 3, 4);
+      v128.store(d + (<usize>i << 2), f32x4.add(f32x4.mul(h0, prev), f32x4.mul(h1, a)));
+      v128.store(d + (<usize>(i + 4) << 2), f32x4.add(f32x4.mul(h0, mid), f32x4.mul(h1, b)));
+      prev = next;
     }
+    const gx: f32 = 1 - fx;
+    const gy: f32 = 1 - fy;
     for (; i < n; i++) {
-      const o = <usize>i << 2;
-      store<f32>(d + o, (1 - fy) * load<f32>(a + o) + fy * load<f32>(b + o));
+      const o = <usize>i * bp;
+      const top: f32 = gx * load1<T>(s0 + o) + fx * load1<T>(s0 + o + bp);
+      const bot: f32 = gx * load1<T>(s1 + o) + fx * load1<T>(s1 + o + bp);
+      store<f32>(d + (<usize>i << 2), gy * top + fy * bot);
     }
-    const t = top;
-    top = bot;
-    bot = t;
   }
 }
