@@ -74,6 +74,7 @@ export class MotionCorrector {
   private readonly estimate = newShiftEstimate();
   private pending: Frame[] = [];
   private templateImg: Float32Array | null = null;
+  private rawTemplateImg: Float32Array | null = null;
   private anchor: { registrar: Registrar; corr: Correlator } | null = null;
   private truthOffset: { dy: number; dx: number } | null = null;
   private lastGood = { dy: 0, dx: 0 };
@@ -113,6 +114,22 @@ export class MotionCorrector {
     return this.templateImg;
   }
 
+  /**
+   * The template in the frames' own units (the registered channel without the
+   * prefilter): what objects are segmented on. The same array as `template`
+   * when there is no prefilter.
+   */
+  get measurementTemplate(): Float32Array | null {
+    return this.rawTemplateImg ?? this.templateImg;
+  }
+
+  /**
+   * Called when a template has been built, before the frames it was built
+   * from are emitted (so that whatever depends on it, like the objects, is
+   * ready for them).
+   */
+  onTemplate: ((template: Float32Array) => void) | null = null;
+
   /** Frames waiting for the template to be built. */
   get pendingCount(): number {
     return this.pending.length;
@@ -140,6 +157,7 @@ export class MotionCorrector {
   /** Discards the template; the next templateFrames frames build a new one. */
   resetTemplate(): void {
     this.templateImg = null;
+    this.rawTemplateImg = null;
     this.anchor?.corr.dispose();
     this.anchor = null;
     this.truthOffset = null;
@@ -237,6 +255,7 @@ export class MotionCorrector {
     const template = new Float32Array(n);
     for (let k = 0; k < n; k++) template[k] = sum[k] / used.length;
     this.templateImg = template;
+    this.rawTemplateImg = this.dog === null ? null : this.alignedMean(frames, shifts, used);
     this.lastGood = { dy: 0, dx: 0 };
     const truths = used.map((i) => frames[i].truth).filter((t) => t !== undefined);
     if (truths.length === used.length && truths.length > 0) {
@@ -245,6 +264,7 @@ export class MotionCorrector {
         dx: truths.reduce((s, t) => s + t.dx, 0) / truths.length,
       };
     }
+    this.onTemplate?.(this.measurementTemplate as Float32Array);
     frames.forEach((f, i) => {
       this.registrar.setTemplate(leaveOneOut(i));
       this.process(f, emit, false);
@@ -292,6 +312,27 @@ export class MotionCorrector {
     this.updates++;
     if (this.updates % this.opts.templateRecentreEvery === 0) this.recentre(t);
     if (this.updates % this.opts.templateUpdateEvery === 0) this.registrar.setTemplate(t);
+  }
+
+  /** Mean of the frames' unfiltered registration channel, aligned by the bootstrap's last shifts. */
+  private alignedMean(frames: Frame[], shifts: ShiftEstimate[], used: number[]): Float32Array {
+    const n = this.width * this.height;
+    let my = 0;
+    let mx = 0;
+    for (const i of used) {
+      my += shifts[i].dy / used.length;
+      mx += shifts[i].dx / used.length;
+    }
+    const sum = new Float64Array(n);
+    for (const i of used) {
+      extractPlane(frames[i].data, this.width, this.height, this.channels, this.opts.channel, this.rawPlane);
+      finiteOnly(this.rawPlane, this.rawPlane);
+      warpTranslate(this.rawPlane, this.width, this.height, -(shifts[i].dy - my), -(shifts[i].dx - mx), this.scratch, 'nearest');
+      for (let k = 0; k < n; k++) sum[k] += this.scratch[k];
+    }
+    const out = new Float32Array(n);
+    for (let k = 0; k < n; k++) out[k] = sum[k] / used.length;
+    return out;
   }
 
   /** The bootstrap template, kept so that the updated one can be held in place. */
