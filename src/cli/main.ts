@@ -17,6 +17,7 @@ options (each also lives in the YAML config; the command line wins):
   --channel C            registered plane: index or luminance (registration.channel)
   --normalization M      none | phase (registration.normalization)
   --backend B            auto | wasm | ts (registration.backend)
+  --labels FILE          label image in template coordinates (objects.labels)
   --set NAME=VALUE       any option by its dotted name, e.g. --set registration.window=tukey
   -h, --help             this text`;
 
@@ -30,6 +31,7 @@ const FLAG_OPTIONS: Record<string, string> = {
   channel: 'registration.channel',
   normalization: 'registration.normalization',
   backend: 'registration.backend',
+  labels: 'objects.labels',
 };
 
 interface Parsed {

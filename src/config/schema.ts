@@ -10,6 +10,7 @@ type Kind =
   | { type: 'number'; min?: number; max?: number; integer?: boolean; nullable?: boolean }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'string'; nullable?: boolean }
+  | { type: 'boolean' }
   | { type: 'channel' }
   | { type: 'speed' };
 
@@ -32,7 +33,7 @@ export const OPTIONS = {
   'registration.prefilter': { kind: { type: 'enum', values: ['none', 'dog'] }, default: 'none' },
   'registration.dogSigmaLow': { kind: { type: 'number', min: 0, max: 100 }, default: 1 },
   'registration.dogSigmaHigh': { kind: { type: 'number', min: 0, max: 200 }, default: 8 },
-  'registration.border': { kind: { type: 'enum', values: ['constant', 'nan', 'nearest'] }, default: 'constant' },
+  'registration.border': { kind: { type: 'enum', values: ['constant', 'nan', 'nearest'] }, default: 'nan' },
   'registration.borderValue': { kind: { type: 'number' }, default: 0 },
   'registration.backend': { kind: { type: 'enum', values: ['auto', 'wasm', 'ts'] }, default: 'auto' },
   'template.frames': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 30 },
@@ -47,6 +48,19 @@ export const OPTIONS = {
   'ffmpeg.path': { kind: { type: 'string', nullable: true }, default: null },
   'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
   'tiff.maxPixels': { kind: { type: 'number', min: 1, integer: true }, default: 2 ** 28 },
+  'objects.mode': { kind: { type: 'enum', values: ['fixed', 'none'] }, default: 'fixed' },
+  'objects.labels': { kind: { type: 'string', nullable: true }, default: null },
+  'objects.channel': { kind: { type: 'channel' }, default: 0 },
+  'objects.method': { kind: { type: 'enum', values: ['otsu', 'sauvola'] }, default: 'otsu' },
+  'objects.sigma': { kind: { type: 'number', min: 0, max: 50 }, default: 2 },
+  'objects.sauvolaWindow': { kind: { type: 'number', min: 3, max: 1001, integer: true }, default: 31 },
+  'objects.sauvolaK': { kind: { type: 'number', min: 0, max: 1 }, default: 0.2 },
+  'objects.sauvolaR': { kind: { type: 'number', min: 0, nullable: true }, default: null },
+  'objects.connectivity': { kind: { type: 'enum', values: ['4', '8'] }, default: '4' },
+  'objects.minArea': { kind: { type: 'number', min: 0, integer: true }, default: 20 },
+  'objects.maxArea': { kind: { type: 'number', min: 0, integer: true, nullable: true }, default: null },
+  'objects.excludeBorder': { kind: { type: 'boolean' }, default: false },
+  'objects.quartilesEvery': { kind: { type: 'number', min: 0, integer: true }, default: 1 },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -83,6 +97,21 @@ export interface Config {
   live: { queue: number; statusInterval: number };
   ffmpeg: { path: string | null; probePath: string | null };
   tiff: { maxPixels: number };
+  objects: {
+    mode: 'fixed' | 'none';
+    labels: string | null;
+    channel: number | 'luminance';
+    method: 'otsu' | 'sauvola';
+    sigma: number;
+    sauvolaWindow: number;
+    sauvolaK: number;
+    sauvolaR: number | null;
+    connectivity: '4' | '8';
+    minArea: number;
+    maxArea: number | null;
+    excludeBorder: boolean;
+    quartilesEvery: number;
+  };
 }
 
 function describeAllowed(kind: Kind): string {
@@ -101,6 +130,8 @@ function describeAllowed(kind: Kind): string {
     }
     case 'enum':
       return `one of ${kind.values.join(', ')}`;
+    case 'boolean':
+      return 'true or false';
     case 'string':
       return kind.nullable ? 'a string (or null)' : 'a string';
     case 'channel':
@@ -130,9 +161,16 @@ export function coerceOption(name: string, value: unknown): unknown {
       if (kind.max !== undefined && v > kind.max) refuse(name, value, kind);
       return v;
     }
-    case 'enum':
-      if (typeof value !== 'string' || !kind.values.includes(value)) refuse(name, value, kind);
-      return value;
+    case 'enum': {
+      // YAML reads `connectivity: 4` as a number; the allowed values are written as text.
+      const v = typeof value === 'number' ? String(value) : value;
+      if (typeof v !== 'string' || !kind.values.includes(v)) refuse(name, value, kind);
+      return v;
+    }
+    case 'boolean':
+      if (value === true || value === 'true') return true;
+      if (value === false || value === 'false') return false;
+      return refuse(name, value, kind);
     case 'string':
       if (value === null || (fromCli && kind.nullable && value === 'null')) return kind.nullable ? null : refuse(name, value, kind);
       if (typeof value !== 'string') refuse(name, value, kind);

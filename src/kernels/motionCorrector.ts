@@ -128,7 +128,7 @@ export class MotionCorrector {
    * from are emitted (so that whatever depends on it, like the objects, is
    * ready for them).
    */
-  onTemplate: ((template: Float32Array) => void) | null = null;
+  onTemplate: ((template: Float32Array, firstSeq: number) => void) | null = null;
 
   /** Frames waiting for the template to be built. */
   get pendingCount(): number {
@@ -264,7 +264,7 @@ export class MotionCorrector {
         dx: truths.reduce((s, t) => s + t.dx, 0) / truths.length,
       };
     }
-    this.onTemplate?.(this.measurementTemplate as Float32Array);
+    this.onTemplate?.(this.measurementTemplate as Float32Array, frames[0].seq);
     frames.forEach((f, i) => {
       this.registrar.setTemplate(leaveOneOut(i));
       this.process(f, emit, false);

@@ -2,6 +2,10 @@ import type { Config } from '../config/schema.js';
 import type { Frame, FrameSource, SourceInfo } from '../ingest/frame.js';
 import { type KernelFactories, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
 import { InputError } from '../errors.js';
+import { readImageFile } from '../ingest/tiff.js';
+import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
+import type { LabelArray } from '../kernels/objectIndex.js';
+import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
 import type { Hub } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
 
@@ -67,6 +71,23 @@ export function motionOptions(cfg: Config): MotionOptions {
   };
 }
 
+/** A label image given with --labels: one integer channel, the frames' size. */
+async function loadLabels(path: string, info: SourceInfo, maxPixels: number): Promise<LabelArray> {
+  const img = await readImageFile(path, { maxPixels });
+  if (img.width !== info.width || img.height !== info.height) {
+    throw new InputError(`labels ${path}: ${img.width}×${img.height}, but the frames of ${info.uri} are ${info.width}×${info.height}`);
+  }
+  if (img.channels !== 1) throw new InputError(`labels ${path}: ${img.channels} channels; a label image has one`);
+  if (img.data instanceof Float32Array) throw new InputError(`labels ${path}: float32 pixels; labels must be 8- or 16-bit integers`);
+  return img.data;
+}
+
+function featuresToJson(cols: FeatureColumns): Record<string, (number | null)[]> {
+  const out: Record<string, (number | null)[]> = {};
+  for (const [name, col] of Object.entries(cols)) out[name] = columnToJson(col);
+  return out;
+}
+
 /** Rounds for the record: 1e-6 px is far below any registration error and keeps lines short. */
 export function round6(v: number | null): number | null {
   return v === null || !Number.isFinite(v) ? null : Math.round(v * 1e6) / 1e6;
@@ -105,6 +126,38 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     config: config as unknown as Record<string, unknown>,
   });
 
+  const oc = config.objects;
+  let measurer: ObjectMeasurer | null = null;
+  if (oc.mode === 'fixed') {
+    if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
+      await source.close();
+      throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+    }
+    let labels: LabelArray | null = null;
+    if (oc.labels !== null) {
+      try {
+        labels = await loadLabels(oc.labels, info, config.tiff.maxPixels);
+      } catch (e) {
+        await source.close();
+        throw e;
+      }
+    }
+    measurer = new ObjectMeasurer(info.width, info.height, {
+      labels,
+      segment: {
+        sigma: oc.sigma,
+        method: oc.method,
+        window: oc.sauvolaWindow,
+        k: oc.sauvolaK,
+        r: oc.sauvolaR ?? undefined,
+        connectivity: oc.connectivity === '8' ? 2 : 1,
+        minArea: oc.minArea,
+        maxArea: oc.maxArea ?? Infinity,
+        excludeBorder: oc.excludeBorder,
+      },
+      quartilesEvery: oc.quartilesEvery,
+    });
+  }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
     performance.now(),
   );
@@ -114,6 +167,21 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   const live = info.live ? new LiveQueue(config.live.queue, (f) => arrival.delete(f.seq)) : null;
   const onAbort = (): void => live?.stop();
   signal?.addEventListener('abort', onAbort);
+
+  if (measurer) {
+    const m = measurer;
+    mc.onTemplate = (template, firstSeq) => {
+      const seg = m.setTemplate(template);
+      hub.publish('segmentation', { type: 'segmentation', seq: firstSeq, count: seg.count, ids: Array.from(seg.ids), features: featuresToJson(seg.features) });
+    };
+  }
+  const luma = measurer && oc.channel === 'luminance' && info.channels >= 3 ? new Float32Array(info.width * info.height) : null;
+  const measuredPlane = (r: RegisteredFrame): Float32Array => {
+    if (luma === null) return r.registered[typeof oc.channel === 'number' ? oc.channel : 0];
+    const [red, green, blue] = r.registered;
+    for (let i = 0; i < luma.length; i++) luma[i] = 0.2125 * red[i] + 0.7154 * green[i] + 0.0721 * blue[i];
+    return luma;
+  };
 
   const emit = (r: RegisteredFrame): void => {
     const f = r.frame;
@@ -132,6 +200,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     frames++;
     counters.processed = frames;
     hub.publish('frame', msg);
+    if (measurer?.ready) {
+      const o = measurer.measure(measuredPlane(r));
+      hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) });
+    }
   };
 
   const end = (error?: string): void => {

@@ -191,6 +191,27 @@ export function expectValidRecord(lines: RecordLine[]): ParsedRecord {
     expect(typeof f.ok).toBe('boolean');
     expect(Number.isFinite(f.latencyMs) && f.latencyMs >= 0, `latencyMs of frame ${f.seq} = ${String(f.latencyMs)}`).toBe(true);
   }
+  // Objects: columnar (ids[i] goes with features[name][i]), values numbers or null, every objects
+  // line after a segmentation with the same ids, and right after the frame line of its seq.
+  let ids: number[] | null = null;
+  middle.forEach((l, i) => {
+    if (l.type !== 'segmentation' && l.type !== 'objects') return;
+    const lineIds = l.ids as number[];
+    expect(Array.isArray(lineIds)).toBe(true);
+    for (const [name, col] of Object.entries(l.features as Record<string, unknown[]>)) {
+      expect(col.length, `${l.type} ${String(l.seq)}: ${name}`).toBe(lineIds.length);
+      for (const v of col) expect(v === null || Number.isFinite(v), `${name} = ${String(v)}`).toBe(true);
+    }
+    if (l.type === 'segmentation') {
+      expect(l.count).toBe(lineIds.length);
+      ids = lineIds;
+    } else {
+      expect(ids, 'objects line before any segmentation').not.toBeNull();
+      expect(lineIds).toEqual(ids);
+      const prev = middle[i - 1];
+      expect(prev.type === 'frame' && prev.seq === l.seq, `objects ${String(l.seq)} follows its frame`).toBe(true);
+    }
+  });
   expect(Number.isInteger(end.frames)).toBe(true);
   expect(Number.isInteger(end.dropped)).toBe(true);
   return { meta, frames, end };

@@ -9,6 +9,7 @@ export async function replayThroughPipeline(
   uri: string,
   edit: (c: Config) => void,
   backend: BackendChoice,
+  onMessage?: (topic: string, m: Message) => void,
 ): Promise<{ frames: Message[]; meta: Message; end: Message; backend: string }> {
   const config = defaultConfig();
   config.source = uri;
@@ -19,6 +20,7 @@ export async function replayThroughPipeline(
   let meta: Message | null = null;
   let end: Message | null = null;
   hub.subscribe((topic, m) => {
+    onMessage?.(topic, m);
     if (topic === 'frame') frames.push(m);
     else if (topic === 'meta') meta = m;
     else if (topic === 'end') end = m;

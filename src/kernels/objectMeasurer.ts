@@ -1,0 +1,73 @@
+import { type FeatureColumns } from './features/columns.js';
+import { IntensityFeatures } from './features/intensity.js';
+import { computeShape } from './features/shape.js';
+import { type LabelArray, type ObjectIndex, buildObjectIndex } from './objectIndex.js';
+import { type SegmentOptions, Segmenter } from './segment.js';
+
+/**
+ * Objects in fixed mode: segmented once on the template (or given as a label
+ * image in template coordinates), then measured on every registered frame
+ * inside the same masks. Pure computation; the pipeline publishes what it
+ * returns (DESIGN.md: `segmentation` and `objects` lines).
+ */
+export interface ObjectsOptions {
+  /** A label image in template coordinates (0 = background); segmentation otherwise. */
+  labels: LabelArray | null;
+  segment: SegmentOptions;
+  /** Compute median, quartiles and MAD every `quartilesEvery` frames (0: never). */
+  quartilesEvery: number;
+}
+
+export interface Segmentation {
+  count: number;
+  ids: Int32Array;
+  /** AreaShape_* per object. */
+  features: FeatureColumns;
+}
+
+export class ObjectMeasurer {
+  private index: ObjectIndex | null = null;
+  private intensity: IntensityFeatures | null = null;
+  private readonly segmenter: Segmenter;
+  private readonly labels: Int32Array;
+  private frames = 0;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly opts: ObjectsOptions,
+  ) {
+    this.segmenter = new Segmenter(width, height);
+    this.labels = new Int32Array(width * height);
+  }
+
+  get ready(): boolean {
+    return this.index !== null;
+  }
+
+  /** (Re)builds the objects from the template; returns the segmentation to publish. */
+  setTemplate(template: Float32Array): Segmentation {
+    let labels: LabelArray;
+    if (this.opts.labels) labels = this.opts.labels;
+    else {
+      this.segmenter.segment(template, this.opts.segment, this.labels);
+      labels = this.labels;
+    }
+    const index = buildObjectIndex(labels, this.width, this.height);
+    this.index = index;
+    this.intensity = new IntensityFeatures(index, { quartiles: this.opts.quartilesEvery > 0 });
+    this.frames = 0;
+    return { count: index.count, ids: index.ids, features: computeShape(index) };
+  }
+
+  /** Intensity features of one registered plane; the columns are overwritten by the next call. */
+  measure(plane: Float32Array): { ids: Int32Array; features: FeatureColumns } {
+    const index = this.index;
+    const intensity = this.intensity;
+    if (index === null || intensity === null) throw new Error('ObjectMeasurer.measure called before setTemplate');
+    const every = this.opts.quartilesEvery;
+    intensity.compute(plane, every > 0 && this.frames % every === 0);
+    this.frames++;
+    return { ids: index.ids, features: intensity.columns };
+  }
+}
