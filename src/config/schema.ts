@@ -48,6 +48,7 @@ export const OPTIONS = {
   'ffmpeg.path': { kind: { type: 'string', nullable: true }, default: null },
   'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
   'tiff.maxPixels': { kind: { type: 'number', min: 1, integer: true }, default: 2 ** 28 },
+  'localCorrelation.block': { kind: { type: 'number', min: 0, max: 4096, integer: true }, default: 32 },
   'objects.mode': { kind: { type: 'enum', values: ['fixed', 'none'] }, default: 'fixed' },
   'objects.labels': { kind: { type: 'string', nullable: true }, default: null },
   'objects.channel': { kind: { type: 'channel' }, default: 0 },
@@ -97,6 +98,7 @@ export interface Config {
   live: { queue: number; statusInterval: number };
   ffmpeg: { path: string | null; probePath: string | null };
   tiff: { maxPixels: number };
+  localCorrelation: { block: number };
   objects: {
     mode: 'fixed' | 'none';
     labels: string | null;

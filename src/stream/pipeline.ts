@@ -5,6 +5,7 @@ import { InputError } from '../errors.js';
 import { readImageFile } from '../ingest/tiff.js';
 import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
 import type { LabelArray } from '../kernels/objectIndex.js';
+import { LocalCorrelation } from '../kernels/localCorrelation.js';
 import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
 import type { Hub } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
@@ -168,16 +169,19 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   const onAbort = (): void => live?.stop();
   signal?.addEventListener('abort', onAbort);
 
-  if (measurer) {
-    const m = measurer;
-    mc.onTemplate = (template, firstSeq) => {
-      const seg = m.setTemplate(template);
+  const block = config.localCorrelation.block;
+  const local = block > 0 ? new LocalCorrelation(info.width, info.height, block) : null;
+  mc.onTemplate = (template, firstSeq) => {
+    local?.setTemplate(template);
+    if (measurer) {
+      const seg = measurer.setTemplate(template);
       hub.publish('segmentation', { type: 'segmentation', seq: firstSeq, count: seg.count, ids: Array.from(seg.ids), features: featuresToJson(seg.features) });
-    };
-  }
-  const luma = measurer && oc.channel === 'luminance' && info.channels >= 3 ? new Float32Array(info.width * info.height) : null;
-  const measuredPlane = (r: RegisteredFrame): Float32Array => {
-    if (luma === null) return r.registered[typeof oc.channel === 'number' ? oc.channel : 0];
+    }
+  };
+  const luma = info.channels >= 3 ? new Float32Array(info.width * info.height) : null;
+  /** A registered channel by config choice (an index, or luminance of an RGB frame). */
+  const registeredPlane = (r: RegisteredFrame, choice: number | 'luminance'): Float32Array => {
+    if (choice !== 'luminance' || luma === null) return r.registered[choice === 'luminance' ? 0 : choice];
     const [red, green, blue] = r.registered;
     for (let i = 0; i < luma.length; i++) luma[i] = 0.2125 * red[i] + 0.7154 * green[i] + 0.0721 * blue[i];
     return luma;
@@ -197,11 +201,16 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
       latencyMs: t0 === undefined ? null : round6(performance.now() - t0),
     };
     if (r.truth) msg.truth = { dy: round6(r.truth.dy), dx: round6(r.truth.dx) };
+    if (local) {
+      const lc = local.compute(registeredPlane(r, config.registration.channel));
+      msg.localCorrelation = { median: round6(lc.median), p10: round6(lc.p10) };
+      hub.publish('heatmap', { type: 'heatmap', seq: f.seq, block, cols: local.cols, rows: local.rows, r: Array.from(local.map, (v) => round6(v)) });
+    }
     frames++;
     counters.processed = frames;
     hub.publish('frame', msg);
     if (measurer?.ready) {
-      const o = measurer.measure(measuredPlane(r));
+      const o = measurer.measure(registeredPlane(r, oc.channel));
       hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) });
     }
   };

@@ -80,6 +80,12 @@ describe('objects in fixed mode', () => {
       checked++;
     }
     expect(checked).toBeGreaterThan(0);
+    // The specimen is rigid here: every frame's blockwise correlation with the template is high.
+    for (const f of r.frames) {
+      const lc = f.localCorrelation as { median: number; p10: number };
+      expect(lc.median).toBeGreaterThan(0.8);
+      expect(lc.p10).toBeLessThanOrEqual(lc.median);
+    }
   });
 
   it('measures inside a label image given with --labels, with its own label values as ids', async () => {
