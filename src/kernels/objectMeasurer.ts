@@ -31,6 +31,8 @@ export class ObjectMeasurer {
   private readonly segmenter: Segmenter;
   private readonly labels: Int32Array;
   private frames = 0;
+  /** The columns without median, quartiles and MAD, for frames that skip them. */
+  private withoutQuartiles: FeatureColumns = {};
 
   constructor(
     readonly width: number,
@@ -55,7 +57,10 @@ export class ObjectMeasurer {
     }
     const index = buildObjectIndex(labels, this.width, this.height);
     this.index = index;
-    this.intensity = new IntensityFeatures(index, { quartiles: this.opts.quartilesEvery > 0 });
+    const intensity = new IntensityFeatures(index, { quartiles: this.opts.quartilesEvery > 0 });
+    this.intensity = intensity;
+    const base = new Set(IntensityFeatures.names(false));
+    this.withoutQuartiles = Object.fromEntries(Object.entries(intensity.columns).filter(([name]) => base.has(name)));
     this.frames = 0;
     return { count: index.count, ids: index.ids, features: computeShape(index) };
   }
@@ -66,8 +71,10 @@ export class ObjectMeasurer {
     const intensity = this.intensity;
     if (index === null || intensity === null) throw new Error('ObjectMeasurer.measure called before setTemplate');
     const every = this.opts.quartilesEvery;
-    intensity.compute(plane, every > 0 && this.frames % every === 0);
+    const quartiles = every > 0 && this.frames % every === 0;
+    intensity.compute(plane, quartiles);
     this.frames++;
-    return { ids: index.ids, features: intensity.columns };
+    // A frame without quartiles publishes no quartile columns rather than stale ones.
+    return { ids: index.ids, features: quartiles ? intensity.columns : this.withoutQuartiles };
   }
 }

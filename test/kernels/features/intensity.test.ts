@@ -1,0 +1,271 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { readImageFile } from '../../../src/ingest/tiff.js';
+import { buildObjectIndex } from '../../../src/kernels/objectIndex.js';
+import { IntensityFeatures, type IntensityImage } from '../../../src/kernels/features/intensity.js';
+
+/**
+ * Intensity features against tools/golden/features.py (numpy on float64 copies of
+ * the finite pixels, cross-checked there with scikit-image regionprops).
+ * Tolerance: |got − want| ≤ 1e-9 · max(|want|, 1). The floor of 1 (one grey
+ * level, one pixel) is there for values that are 0 up to rounding (a mass
+ * displacement of a symmetric object, a standard deviation of near-equal values),
+ * which no relative tolerance can compare.
+ */
+interface Case {
+  name: string;
+  source: { kind: string; path?: string; greenSum?: number };
+  width: number;
+  height: number;
+  dtype?: string;
+  labelsRle: number[];
+  image?: (number | null)[];
+  infs?: [number, number][];
+  ids: number[];
+  intensity?: Record<string, (number | null)[]>;
+}
+
+const golden = JSON.parse(readFileSync(new URL('../../golden/features.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const haveData = existsSync(`${shared}data`);
+
+export function decodeRle(rle: number[], n: number): Int32Array {
+  const out = new Int32Array(n);
+  let p = 0;
+  for (let i = 0; i < rle.length; i += 2) {
+    out.fill(rle[i], p, p + rle[i + 1]);
+    p += rle[i + 1];
+  }
+  if (p !== n) throw new Error(`RLE covers ${p} pixels, expected ${n}`);
+  return out;
+}
+
+function inlineImage(c: Case): IntensityImage {
+  const n = c.width * c.height;
+  const src = c.image as (number | null)[];
+  if (c.dtype === 'uint16') return Uint16Array.from(src as number[]);
+  if (c.dtype === 'uint8') return Uint8Array.from(src as number[]);
+  const f = new Float32Array(n);
+  for (let i = 0; i < n; i++) f[i] = src[i] === null ? NaN : (src[i] as number);
+  for (const [i, s] of c.infs ?? []) f[i] = s * Infinity;
+  return f;
+}
+
+function expectColumn(name: string, got: Float64Array, want: (number | null)[], ids: number[]): void {
+  expect(got.length).toBe(want.length);
+  for (let k = 0; k < want.length; k++) {
+    const w = want[k];
+    const g = got[k];
+    const where = `${name} of label ${ids[k]}`;
+    if (w === null) {
+      expect(Number.isNaN(g), `${where}: expected null, got ${g}`).toBe(true);
+    } else {
+      expect(Math.abs(g - w) <= 1e-9 * Math.max(Math.abs(w), 1), `${where}: got ${g}, expected ${w}`).toBe(true);
+    }
+  }
+}
+
+function checkCase(c: Case, image: IntensityImage): void {
+  const labels = decodeRle(c.labelsRle, c.width * c.height);
+  const index = buildObjectIndex(labels, c.width, c.height);
+  expect(Array.from(index.ids)).toEqual(c.ids);
+  const f = new IntensityFeatures(index, { quartiles: true });
+  f.compute(image);
+  const want = c.intensity as Record<string, (number | null)[]>;
+  expect(Object.keys(f.columns).sort()).toEqual(Object.keys(want).sort());
+  for (const name of Object.keys(want)) expectColumn(name, f.columns[name], want[name], c.ids);
+}
+
+function snapshot(f: IntensityFeatures): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(f.columns)) out[k] = Array.from(v);
+  return out;
+}
+
+describe('IntensityFeatures against the golden values', () => {
+  for (const c of golden.cases.filter((c) => c.source.kind === 'inline' && c.intensity)) {
+    it(`${c.name}`, () => checkCase(c, inlineImage(c)));
+  }
+  const real = golden.cases.filter((c) => c.source.kind === 'shared');
+  for (const c of real) {
+    it.skipIf(!haveData)(`${c.name} (real data; skipped when ../shared/data is absent)`, async () => {
+      const img = await readImageFile(`${shared}${c.source.path}`);
+      expect([img.width, img.height, img.channels]).toEqual([c.width, c.height, 3]);
+      const n = c.width * c.height;
+      const green = (img.data as Uint8Array).slice(n, 2 * n); // channel-planar: plane 1
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += green[i];
+      expect(sum).toBe(c.source.greenSum);
+      checkCase(c, green);
+    });
+  }
+  if (!haveData) {
+    it('notes that the real-data cases are skipped', () => {
+      console.warn(`features: ${real.length} real-data golden case(s) skipped: ${shared}data not found`);
+    });
+  }
+});
+
+describe('IntensityFeatures edge cases', () => {
+  it('uint16 and uint8 at their maximum over a whole 512² image: no overflow', () => {
+    const w = 512;
+    const h = 512;
+    const labels = new Uint8Array(w * h).fill(1);
+    const index = buildObjectIndex(labels, w, h);
+    for (const [img, max] of [
+      [new Uint16Array(w * h).fill(65535), 65535],
+      [new Uint8Array(w * h).fill(255), 255],
+    ] as const) {
+      const f = new IntensityFeatures(index);
+      f.compute(img);
+      const c = f.columns;
+      expect(c.Intensity_IntegratedIntensity[0]).toBe(max * w * h);
+      expect(c.Intensity_MeanIntensity[0]).toBe(max);
+      expect(c.Intensity_StdIntensity[0]).toBe(0);
+      expect(c.Intensity_MedianIntensity[0]).toBe(max);
+      expect(c.Intensity_MADIntensity[0]).toBe(0);
+      expect(c.Location_CenterMassIntensity_X[0]).toBe(255.5);
+      expect(c.Location_CenterMassIntensity_Y[0]).toBe(255.5);
+      expect(c.Intensity_MassDisplacement[0]).toBe(0);
+      expect([c.Location_MaxIntensity_X[0], c.Location_MaxIntensity_Y[0]]).toEqual([0, 0]);
+      // One object filling the image has no edge pixel (the image border is not an edge).
+      expect(Number.isNaN(c.Intensity_MeanIntensityEdge[0])).toBe(true);
+      expect(Number.isNaN(c.Intensity_IntegratedIntensityEdge[0])).toBe(true);
+    }
+  });
+
+  it('uint16 products near the maximum: Σ x·X stays exact', () => {
+    const w = 300;
+    const h = 2;
+    const labels = new Uint8Array(w * h).fill(7);
+    const img = new Uint16Array(w * h);
+    for (let i = 0; i < w * h; i++) img[i] = 65535 - (i % 3);
+    const f = new IntensityFeatures(buildObjectIndex(labels, w, h));
+    f.compute(img);
+    let s = 0;
+    let sx = 0;
+    for (let i = 0; i < w * h; i++) {
+      s += img[i];
+      sx += img[i] * (i % w);
+    }
+    expect(f.columns.Intensity_IntegratedIntensity[0]).toBe(s);
+    expect(f.columns.Location_CenterMassIntensity_X[0]).toBe(sx / s);
+  });
+
+  it('empty label image: no objects, empty columns', () => {
+    const index = buildObjectIndex(new Uint8Array(64 * 48), 64, 48);
+    const f = new IntensityFeatures(index);
+    f.compute(new Float32Array(64 * 48));
+    expect(index.count).toBe(0);
+    for (const name of IntensityFeatures.names(true)) expect(f.columns[name].length).toBe(0);
+  });
+
+  it('ten thousand one-pixel objects', () => {
+    const w = 200;
+    const h = 200;
+    const labels = new Int32Array(w * h);
+    const img = new Uint16Array(w * h);
+    let next = 1;
+    for (let y = 0; y < h; y += 2) for (let x = 0; x < w; x += 2) labels[y * w + x] = next++;
+    for (let i = 0; i < w * h; i++) img[i] = (i * 7919) % 65536;
+    const index = buildObjectIndex(labels, w, h);
+    expect(index.count).toBe(10000);
+    const f = new IntensityFeatures(index);
+    f.compute(img);
+    const c = f.columns;
+    for (let k = 0; k < index.count; k++) {
+      const i = index.pixels[index.offsets[k]];
+      const v = img[i];
+      expect(c.Intensity_MeanIntensity[k]).toBe(v);
+      expect(c.Intensity_StdIntensity[k]).toBe(0);
+      expect(c.Intensity_MedianIntensity[k]).toBe(v);
+      expect(c.Intensity_LowerQuartileIntensity[k]).toBe(v);
+      expect(c.Intensity_UpperQuartileIntensity[k]).toBe(v);
+      expect(c.Intensity_MADIntensity[k]).toBe(0);
+      expect(c.Intensity_MeanIntensityEdge[k]).toBe(v);
+      expect(c.Location_MaxIntensity_X[k]).toBe(i % w);
+      if (v === 0) expect(Number.isNaN(c.Location_CenterMassIntensity_X[k])).toBe(true);
+      else expect(c.Intensity_MassDisplacement[k]).toBe(0);
+    }
+  });
+
+  it('quantiles by selection equal a sort-based reference (many ties)', () => {
+    const w = 64;
+    const h = 64;
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const labels = new Int32Array(w * h);
+    for (let i = 0; i < w * h; i++) labels[i] = 1 + Math.floor(rand() * 5) + (i < 2000 ? 0 : 5);
+    const img = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) img[i] = rand() < 0.3 ? 255 : Math.floor(rand() * 8);
+    const index = buildObjectIndex(labels, w, h);
+    const f = new IntensityFeatures(index);
+    f.compute(img);
+    const lerp = (a: number, b: number, t: number) => (t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t);
+    const q = (s: number[], p: number) => {
+      const pos = (s.length - 1) * p;
+      const i = Math.floor(pos);
+      return lerp(s[i], s[Math.min(i + 1, s.length - 1)], pos - i);
+    };
+    for (let k = 0; k < index.count; k++) {
+      const v: number[] = [];
+      for (let p = index.offsets[k]; p < index.offsets[k + 1]; p++) v.push(img[index.pixels[p]]);
+      v.sort((a, b) => a - b);
+      const med = q(v, 0.5);
+      expect(f.columns.Intensity_MedianIntensity[k]).toBe(med);
+      expect(f.columns.Intensity_LowerQuartileIntensity[k]).toBe(q(v, 0.25));
+      expect(f.columns.Intensity_UpperQuartileIntensity[k]).toBe(q(v, 0.75));
+      const d = v.map((x) => Math.abs(x - med)).sort((a, b) => a - b);
+      expect(f.columns.Intensity_MADIntensity[k]).toBe(q(d, 0.5));
+    }
+  });
+
+  it('compute twice gives identical results (no state leak), also after another image', () => {
+    const c = golden.cases.find((c) => c.name === 'synthetic-float32') as Case;
+    const labels = decodeRle(c.labelsRle, c.width * c.height);
+    const index = buildObjectIndex(labels, c.width, c.height);
+    const img = inlineImage(c);
+    const f = new IntensityFeatures(index);
+    f.compute(img);
+    const first = snapshot(f);
+    f.compute(img);
+    expect(snapshot(f)).toEqual(first);
+    f.compute(new Float32Array(img.length).fill(3));
+    f.compute(img);
+    expect(snapshot(f)).toEqual(first);
+  });
+
+  it('quartiles on demand: skipped frames keep the last exact values; names without quartiles', () => {
+    const c = golden.cases.find((c) => c.name === 'synthetic-uint16') as Case;
+    const index = buildObjectIndex(decodeRle(c.labelsRle, c.width * c.height), c.width, c.height);
+    const img = inlineImage(c) as Uint16Array;
+    const f = new IntensityFeatures(index, { quartiles: true });
+    f.compute(img, true);
+    const med = Array.from(f.columns.Intensity_MedianIntensity);
+    const other = img.map((v) => v >> 1);
+    f.compute(other, false);
+    expect(Array.from(f.columns.Intensity_MedianIntensity)).toEqual(med);
+    expect(f.columns.Intensity_MeanIntensity[1]).not.toBe(c.intensity?.Intensity_MeanIntensity[1]);
+    const g = new IntensityFeatures(index, { quartiles: false });
+    expect(Object.keys(g.columns).sort()).toEqual(IntensityFeatures.names(false).sort());
+    expect(IntensityFeatures.names(false)).not.toContain('Intensity_MedianIntensity');
+    g.compute(img);
+    expect(() => g.compute(img, true)).toThrow(RangeError);
+    expect(() => g.compute(img.subarray(1))).toThrow(RangeError);
+  });
+
+  it('compute and its helpers contain no allocation (no new, no array literal, no closure)', () => {
+    const proto = IntensityFeatures.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const name of ['compute', 'quartilesOf', 'radixSort', 'fromSorted', 'bySelection']) {
+      const src = proto[name].toString();
+      // Argument errors are thrown before any work; only their path allocates.
+      const body = src.slice(src.indexOf('{')).replace(/throw new RangeError\([^;]*\);/g, '');
+      expect(body, name).not.toMatch(/\bnew\b/);
+      expect(body, name).not.toMatch(/=>|\bfunction\b/);
+      expect(body, name).not.toMatch(/[=(,:]\s*\[/);
+      expect(body, name).not.toMatch(/[=(,:]\s*\{/);
+      expect(body, name).not.toMatch(/\.(subarray|slice|map|filter|from)\(/);
+    }
+  });
+});
