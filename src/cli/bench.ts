@@ -100,7 +100,10 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     print({ case: 'frame', size, ...stats(time(runs, (i) => mc.push(frames[i % 8], sink))) });
     mc.dispose();
   }
-  if (!opts.size) print(await benchReplay(backend, runs));
+  if (!opts.size) {
+    print(await benchReplay(backend, false));
+    print(await benchReplay(backend, true));
+  }
   return 0;
 }
 

@@ -15,11 +15,12 @@ const SIZE = 512;
 
 /**
  * End-to-end replay of a 512² uint16 TIFF movie written for the occasion:
- * read, register, warp, record. Reports frames/s over the whole movie and the
+ * read, register, warp, record (and, with objects, segment the template,
+ * measure every frame and compute the local correlation map). Reports frames/s over the whole movie and the
  * median/p90 of the time between consecutive results after the template is
  * built (the per-frame cost in steady state).
  */
-export async function benchReplay(backend: Backend, _runs: number): Promise<Record<string, unknown>> {
+export async function benchReplay(backend: Backend, withObjects: boolean): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'scopestream-bench-'));
   try {
     const movie = join(dir, 'movie.tif');
@@ -29,6 +30,11 @@ export async function benchReplay(backend: Backend, _runs: number): Promise<Reco
     writer.close();
 
     const config = defaultConfig();
+    // The spine alone (read, register, warp, record), or with the default objects and local correlation.
+    if (!withObjects) {
+      config.objects.mode = 'none';
+      config.localCorrelation.block = 0;
+    }
     const hub = new Hub();
     const recorder = new Recorder(join(dir, 'record.ndjson'));
     await recorder.ready();
@@ -44,7 +50,7 @@ export async function benchReplay(backend: Backend, _runs: number): Promise<Reco
     gaps.sort((a, b) => a - b);
     const q = (p: number): number => Math.round(gaps[Math.floor(p * (gaps.length - 1))] * 1e4) / 1e4;
     return {
-      case: 'replay_tiff',
+      case: withObjects ? 'replay_tiff_objects' : 'replay_tiff',
       size: `${SIZE}x${SIZE}`,
       frames: s.frames,
       fps: Math.round((s.frames / secs) * 10) / 10,
