@@ -38,6 +38,11 @@ export interface Correlator {
    * the Registrar does it in TypeScript.
    */
   prepare?(plane: PixelArray, width: number, height: number, wy: Float64Array, wx: Float64Array): number;
+  /**
+   * Optional: only lags |dy| ≤ ry, |dx| ≤ rx of the surface are needed from
+   * now on; the rest may be left stale (the inverse transform can skip work).
+   */
+  limitSurface?(ry: number, rx: number): void;
   /** Frees native memory, if any. */
   dispose(): void;
 }

@@ -124,6 +124,8 @@ export class Registrar {
     const cap = Math.min(corr.hp >> 1, corr.wp >> 1) - 1;
     this.maxShift = Math.max(0, Math.min(params.maxShift ?? defaultMaxShift(width, height), cap));
     this.gate = qualityGate(params);
+    // Peak search, refinement and sidelobes read lags up to maxShift + 1 only.
+    corr.limitSurface?.(this.maxShift + 1, this.maxShift + 1);
     const m = this.maxShift;
     this.rowOffset = Int32Array.from({ length: 2 * m + 1 }, (_, i) => ((i - m + corr.hp) % corr.hp) * corr.wp);
     this.colIndex = Int32Array.from({ length: 2 * m + 1 }, (_, j) => (j - m + corr.wp) % corr.wp);

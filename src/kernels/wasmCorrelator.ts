@@ -33,6 +33,9 @@ interface CorrelateExports {
   winXPtr(): number;
   stagePtr(): number;
   prepare(kind: number, w: number, h: number): number;
+  stage(kind: number, w: number, h: number): number;
+  materialize(): void;
+  limitSurface(ry: number, rx: number): void;
 }
 
 const INIT_ERRORS: Record<number, string> = {
@@ -44,7 +47,7 @@ const INIT_ERRORS: Record<number, string> = {
 export class WasmCorrelator implements Correlator {
   readonly hp: number;
   readonly wp: number;
-  readonly input: Float32Array;
+  private readonly inputView: Float32Array;
   readonly surface: Float32Array;
   readonly phasePeakScale: number;
   private exports: CorrelateExports | null;
@@ -62,7 +65,7 @@ export class WasmCorrelator implements Correlator {
     }
     // Memory is sized once by init() and never grows, so these views stay valid.
     const buf = exports.memory.buffer;
-    this.input = new Float32Array(buf, exports.inputPtr(), hp * wp);
+    this.inputView = new Float32Array(buf, exports.inputPtr(), hp * wp);
     this.surface = new Float32Array(buf, exports.surfacePtr(), hp * wp);
     // Spectral Gaussian: bins ky = 0..hp/2 along y (the rest is padding, left 0), all kx.
     const gy = spectralGaussian(hp, opts.phaseSigma);
@@ -84,6 +87,16 @@ export class WasmCorrelator implements Correlator {
       }
     }
     return new WasmCorrelator(instantiate(source) as unknown as CorrelateExports, hp, wp, opts);
+  }
+
+  /**
+   * The input plane. After `prepare()` of an integer plane the frame is only
+   * staged (pass 1 of the next `setTemplate()`/`correlate()` prepares it on the
+   * fly); reading `input` then writes the prepared image into it first.
+   */
+  get input(): Float32Array {
+    this.live().materialize();
+    return this.inputView;
   }
 
   setTemplate(): void {
@@ -122,7 +135,20 @@ export class WasmCorrelator implements Correlator {
       new Float32Array(buf, at, n).set(plane.subarray(0, n));
       kind = 2;
     }
-    return ex.prepare(kind, width, height);
+    // Integer planes are staged: mean and Σ g² now, g itself while pass 1 loads it.
+    return ex.stage(kind, width, height);
+  }
+
+  /**
+   * Restricts what `correlate()` computes of `surface` to the lags
+   * |dy| ≤ ry and |dx| ≤ rx (circular: rows 0..ry and hp−ry..hp−1, columns
+   * likewise, rounded out to whole row pairs and 16-column strips); the rest
+   * of the surface is left stale. A caller that only searches a window of
+   * lags (the Registrar reads |d| ≤ maxShift + 1) skips most of the inverse
+   * column pass. Negative (the default): the whole axis.
+   */
+  limitSurface(ry: number, rx: number): void {
+    this.live().limitSurface(Math.floor(ry), Math.floor(rx));
   }
 
   /** Drops the instance; its memory is reclaimed by the garbage collector. */

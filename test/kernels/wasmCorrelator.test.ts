@@ -321,3 +321,112 @@ describe('WasmCorrelator', () => {
     }
   });
 });
+
+/** float64 reference of the preparation (docs/registration.md, section 2): g and Σ g², unpadded. */
+function prepareRef(plane: ArrayLike<number>, w: number, h: number, wy: Float64Array, wx: Float64Array): [Float64Array, number] {
+  let sum = 0;
+  for (let i = 0; i < w * h; i++) sum += plane[i];
+  const mean = sum / (w * h);
+  const g = new Float64Array(w * h);
+  let e = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = (plane[y * w + x] - mean) * wy[y] * wx[x];
+      g[y * w + x] = v;
+      e += v * v;
+    }
+  }
+  return [g, e];
+}
+
+describe('WasmCorrelator.prepare: integer planes staged, prepared in pass 1', () => {
+  const sizes: [number, number][] = [
+    [64, 64],
+    [37, 53],
+    [100, 75],
+    [8, 1027],
+  ];
+  const kinds = ['u8', 'u16'] as const;
+  function plane(kind: (typeof kinds)[number], n: number, seed: number, offset: number): Uint8Array | Uint16Array {
+    const r = randomArray(n, seed);
+    if (kind === 'u8') return Uint8Array.from(r, (v) => Math.round(100 + 60 * v));
+    return Uint16Array.from(r, (v) => Math.round(offset + 900 * v));
+  }
+  function windows(h: number, w: number, seed: number): [Float64Array, Float64Array] {
+    return [Float64Array.from(randomArray(h, seed), (v) => 0.5 + 0.5 * v), Float64Array.from(randomArray(w, seed + 1), (v) => 0.5 + 0.5 * v)];
+  }
+
+  for (const [h, w] of sizes) {
+    for (const kind of kinds) {
+      it(`${h}×${w} ${kind}: energy, input and surface match the float64 preparation`, () => {
+        const hp = fastSize(h);
+        const wp = fastSize(w);
+        const [wy, wx] = windows(h, w, 7);
+        const tmpl = plane(kind, w * h, 21, 30000);
+        const frame = plane(kind, w * h, 22, 30000);
+        for (const normalization of ['none', 'phase'] as Normalization[]) {
+          const opts = { normalization, phaseSigma: 1 };
+          const staged = WasmCorrelator.create(mod, hp, wp, opts);
+          const direct = WasmCorrelator.create(mod, hp, wp, opts);
+          const reference = new TsCorrelator(hp, wp, opts);
+          for (const [img, target] of [
+            [tmpl, 'template'],
+            [frame, 'frame'],
+          ] as const) {
+            const [g, e] = prepareRef(img, w, h, wy, wx);
+            // staged: pass 1 prepares on the fly; direct: reading `input` writes the prepared image
+            const es = staged.prepare(img, w, h, wy, wx);
+            const ed = direct.prepare(img, w, h, wy, wx);
+            expect(Math.abs(es - e) / e).toBeLessThan(1e-5);
+            expect(Math.abs(ed - e) / e).toBeLessThan(1e-5);
+            const input = direct.input;
+            const padded = new Float64Array(hp * wp);
+            for (let y = 0; y < h; y++) padded.set(g.subarray(y * w, y * w + w), y * wp);
+            // float32: v − mean with a mean near 3·10⁴ is exact to ~2e-3 of a ~450 range
+            expect(relErr(input, padded)).toBeLessThan(1e-5);
+            reference.input.set(padded);
+            for (const c of [staged, direct, reference]) {
+              if (target === 'template') c.setTemplate();
+              else c.correlate();
+            }
+          }
+          expect(relErr(staged.surface, reference.surface)).toBeLessThan(TOL);
+          expect(relErr(direct.surface, reference.surface)).toBeLessThan(TOL);
+          // A staged frame is consumed by one correlate(): the next uses `input` as written.
+          staged.input.fill(0);
+          staged.correlate();
+          expect(staged.surface.every((v) => v === 0)).toBe(true);
+          staged.dispose();
+          direct.dispose();
+        }
+      });
+    }
+  }
+});
+
+describe('WasmCorrelator.limitSurface', () => {
+  for (const [h, w, ry, rx] of [
+    [64, 64, 6, 6],
+    [40, 60, 3, 17],
+    [128, 96, 40, 0],
+    [32, 48, 20, -1],
+  ] as [number, number, number, number][]) {
+    it(`${h}×${w}, |dy| ≤ ${ry}, |dx| ≤ ${rx}: the window matches the full surface`, () => {
+      for (const normalization of ['none', 'phase'] as Normalization[]) {
+        const opts = { normalization, phaseSigma: 1 };
+        const full = WasmCorrelator.create(mod, h, w, opts);
+        const part = WasmCorrelator.create(mod, h, w, opts);
+        part.limitSurface(ry, rx);
+        const tmpl = image(h * w, 31);
+        const frame = image(h * w, 32);
+        const a = correlateOnce(full, tmpl, frame);
+        const b = correlateOnce(part, tmpl, frame);
+        const rows = Array.from({ length: h }, (_, y) => y).filter((y) => y <= ry || y >= h - ry);
+        const cols = Array.from({ length: w }, (_, x) => x).filter((x) => rx < 0 || x <= rx || x >= w - rx);
+        for (const y of rows) for (const x of cols) expect(b[y * w + x]).toBe(a[y * w + x]);
+        part.limitSurface(-1, -1);
+        expect(correlateOnce(part, tmpl, frame)).toEqual(a);
+      }
+    });
+  }
+});

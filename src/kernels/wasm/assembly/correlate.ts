@@ -16,7 +16,8 @@
 //    complex FFT then the real-FFT post-processing give the bins ky = 0..N.
 //  transpose: the bins are written in 4 × 4 blocks into the spectrum, stored
 //    as [kb][x][4]: block kb holds ky = 4kb..4kb+3 as the lanes, for every x.
-//    P = 4·KB ≥ N + 1; lanes ky > N are zero padding.
+//    P = 4·KB ≥ N + 1; lanes ky > N are zero padding. Consecutive blocks are
+//    SB = W·16 + 192 bytes apart (not W·16: see SB).
 //  pass 2 (along x): for each block kb, a wp-point complex FFT of W
 //    contiguous elements, lanes = four ky.
 //  The forward spectrum is kept at twice its true value (the ½ of the real-FFT
@@ -35,6 +36,11 @@ let P: i32 = 0; // bins ky stored per column: N + 1 rounded up to a multiple of 
 let KB: i32 = 0; // P / 4 blocks of four bins
 
 let heapTop: usize = 0;
+// Byte stride between spectrum blocks kb: W·16 plus a few cache lines, so
+// that the 64-byte pieces pass 1 writes and reads per block do not all fall
+// in the same L1 sets (power-of-two W).
+let SB: usize = 0;
+const SPAD: usize = 192;
 
 let inputP: usize = 0; // H·W f32, row-major
 let surfaceP: usize = 0; // H·W f32, row-major
@@ -61,6 +67,19 @@ let wyP: usize = 0; // P f32: multiplicity of bin ky in the full spectrum (1, 2 
 let winYP: usize = 0; // H f32: apodising window along y (host-filled; rows ≥ the frame's height unused)
 let winXP: usize = 0; // W f32: apodising window along x
 let stageP: usize = 0; // H·W·4 bytes: the frame plane as given (u8, u16 or f32), for prepare()
+let stripP: usize = 0; // H·MAXB·16 bytes: one pass-1 strip of a staged frame, prepared
+let wxmP: usize = 0; // W f32: winX for x < the staged width, 0 beyond
+// A staged frame (`stage()`): kind 0 u8 / 1 u16, or −1 when none. Pass 1 of
+// the next setTemplate()/correlate() prepares it strip by strip on the fly.
+let stKind: i32 = -1;
+let stW: i32 = 0;
+let stH: i32 = 0;
+let stMean: f32 = 0;
+
+// Surface region computed by correlate(): rows |dy| ≤ RY and columns |dx| ≤ RX
+// (circular lags); by default (−1) the whole surface. See `limitSurface`.
+let RY: i32 = -1;
+let RX: i32 = -1;
 
 const MAX_STAGES: i32 = 32;
 // Pass 1 works on strips of MAXB blocks of four columns (64 bytes per row).
@@ -665,7 +684,7 @@ export function init(h: i32, w: i32): i32 {
   if (W > maxn) maxn = W;
   // Everything must fit in the 4 GiB of a 32-bit address space.
   const need =
-    <f64>h * <f64>w * 12 + <f64>P * <f64>w * 16 + <f64>maxn * 128 + <f64>(N + W) * 32 + <f64>(P + W) * 12 + <f64>(h + w) * 4 + 65536;
+    <f64>h * <f64>w * 12 + <f64>h * <f64>(MAXB * 16) + <f64>P * <f64>w * 16 + <f64>maxn * 128 + <f64>(N + W) * 32 + <f64>(P + W) * 12 + <f64>(h + 2 * w) * 4 + <f64>P * <f64>SPAD + 65536;
   if (need + <f64>__heap_base > 4294901760.0) {
     H = 0;
     return 2;
@@ -684,9 +703,12 @@ export function init(h: i32, w: i32): i32 {
   winYP = alloc(<usize>H * 4);
   winXP = alloc(<usize>W * 4);
   stageP = alloc(img + 16);
+  stripP = alloc(<usize>H * <usize>(MAXB << 4));
+  wxmP = alloc(<usize>W * 4);
   inputP = alloc(img);
   surfaceP = alloc(img);
-  const spec = <usize>P * <usize>W * 4;
+  SB = (<usize>W << 4) + SPAD;
+  const spec = <usize>KB * SB;
   sRe = alloc(spec);
   sIm = alloc(spec);
   tRe = alloc(spec);
@@ -750,8 +772,8 @@ export function stagePtr(): usize {
 // Returns Σ g², accumulated in f64 per row.
 
 @inline function load4<T>(p: usize): v128 {
-  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
-  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
   return v128.load(p);
 }
 
@@ -837,9 +859,162 @@ function prepareT<T>(w: i32, h: i32): f64 {
 }
 
 export function prepare(kind: i32, w: i32, h: i32): f64 {
+  stKind = -1;
   if (kind == 0) return prepareT<u8>(w, h);
   if (kind == 1) return prepareT<u16>(w, h);
   return prepareT<f32>(w, h);
+}
+
+// ---------------------------------------------------------------- staged preparation
+//
+// `stage(kind, w, h)` (integer planes only) computes the mean and Σ g² of the
+// h × w plane at stageP in one read-only pass and leaves the plane there; the
+// next setTemplate()/correlate() forms g = (v − mean)·wy·wx strip by strip as
+// pass 1 loads it (`fillStrip`), so the H × W f32 input is neither written
+// nor read. Σ g² is accumulated around a shift c (the mean of every 8th row,
+// so that v − c stays small) and corrected algebraically once the exact
+// mean m is known: per row, with d = v − c and δ = m − c,
+// Σ wx²(v − m)² = Σ wx² d² − 2δ Σ wx² d + δ² Σ wx².
+
+function stageT<T>(w: i32, h: i32): f64 {
+  const bp = <usize>sizeof<T>();
+  const w4 = w & ~3;
+  // Shift: the mean of every 8th row (exact integer sums).
+  let cs: f64 = 0;
+  let cn: f64 = 0;
+  for (let y = 0; y < h; y += 8) {
+    const row = stageP + <usize>y * <usize>w * bp;
+    let acc = i32x4.splat(0);
+    let x = 0;
+    for (; x < w4; x += 4) acc = i32x4.add(acc, loadI4<T>(row + <usize>x * bp));
+    let rs: f64 = <f64>i32x4.extract_lane(acc, 0) + <f64>i32x4.extract_lane(acc, 1) + <f64>i32x4.extract_lane(acc, 2) + <f64>i32x4.extract_lane(acc, 3);
+    for (; x < w; x++) rs += <f64>load<T>(row + <usize>x * bp);
+    cs += rs;
+    cn += <f64>w;
+  }
+  const c: f32 = cn > 0 ? <f32>(cs / cn) : 0;
+  const vc = f32x4.splat(c);
+  // wx² for x < w (into wxmP, rewritten below) and Σ wx².
+  const wx2 = wxmP;
+  let x2: f64 = 0;
+  for (let x = 0; x < w; x++) {
+    const v = load<f32>(winXP + (<usize>x << 2));
+    store<f32>(wx2 + (<usize>x << 2), v * v);
+    x2 += <f64>(v * v);
+  }
+  // One pass: exact Σ v, and per row Σ wx² d, Σ wx² d² (f32 lanes, f64 per row).
+  let total: f64 = 0;
+  let e0: f64 = 0; // Σ wy² Σ wx² d²
+  let e1: f64 = 0; // Σ wy² Σ wx² d
+  let ey: f64 = 0; // Σ wy²
+  for (let y = 0; y < h; y++) {
+    const row = stageP + <usize>y * <usize>w * bp;
+    let iacc = i32x4.splat(0);
+    let a1 = f32x4.splat(0);
+    let a2 = f32x4.splat(0);
+    let x = 0;
+    if (sizeof<T>() == 2) {
+      // Eight pixels per step: one pairwise widening add for the exact sum.
+      const w8 = w & ~7;
+      for (; x < w8; x += 8) {
+        const v = v128.load(row + (<usize>x << 1));
+        iacc = i32x4.add(iacc, i32x4.extadd_pairwise_i16x8_u(v));
+        const d0 = f32x4.sub(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(v)), vc);
+        const d1 = f32x4.sub(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(v)), vc);
+        const t0 = f32x4.mul(d0, v128.load(wx2 + (<usize>x << 2)));
+        const t1 = f32x4.mul(d1, v128.load(wx2 + (<usize>x << 2) + 16));
+        a1 = f32x4.add(a1, f32x4.add(t0, t1));
+        a2 = f32x4.add(a2, f32x4.add(f32x4.mul(t0, d0), f32x4.mul(t1, d1)));
+      }
+    }
+    for (; x < w4; x += 4) {
+      const vi = loadI4<T>(row + <usize>x * bp);
+      iacc = i32x4.add(iacc, vi);
+      const d = f32x4.sub(f32x4.convert_i32x4_s(vi), vc);
+      const t = f32x4.mul(d, v128.load(wx2 + (<usize>x << 2)));
+      a1 = f32x4.add(a1, t);
+      a2 = f32x4.add(a2, f32x4.mul(t, d));
+    }
+    let rs: f64 = <f64>i32x4.extract_lane(iacc, 0) + <f64>i32x4.extract_lane(iacc, 1) + <f64>i32x4.extract_lane(iacc, 2) + <f64>i32x4.extract_lane(iacc, 3);
+    let s1: f64 = <f64>f32x4.extract_lane(a1, 0) + <f64>f32x4.extract_lane(a1, 1) + <f64>f32x4.extract_lane(a1, 2) + <f64>f32x4.extract_lane(a1, 3);
+    let s2: f64 = <f64>f32x4.extract_lane(a2, 0) + <f64>f32x4.extract_lane(a2, 1) + <f64>f32x4.extract_lane(a2, 2) + <f64>f32x4.extract_lane(a2, 3);
+    for (; x < w; x++) {
+      const v = <f32>load<T>(row + <usize>x * bp);
+      rs += <f64>v;
+      const d = v - c;
+      const t = d * load<f32>(wx2 + (<usize>x << 2));
+      s1 += <f64>t;
+      s2 += <f64>(t * d);
+    }
+    total += rs;
+    const wy = <f64>load<f32>(winYP + (<usize>y << 2));
+    const wy2 = wy * wy;
+    e0 += wy2 * s2;
+    e1 += wy2 * s1;
+    ey += wy2;
+  }
+  const n = <f64>w * <f64>h;
+  const mean: f32 = n > 0 ? <f32>(total / n) : 0;
+  const dl = <f64>mean - <f64>c;
+  const energy = e0 - 2 * dl * e1 + dl * dl * x2 * ey;
+  // winX masked to the frame's width, for fillStrip.
+  for (let x = 0; x < W; x++) store<f32>(wxmP + (<usize>x << 2), x < w ? load<f32>(winXP + (<usize>x << 2)) : 0);
+  stKind = sizeof<T>() == 1 ? 0 : 1;
+  stW = w;
+  stH = h;
+  stMean = mean;
+  return energy > 0 ? energy : 0;
+}
+
+/** Four integer pixels as i32x4. */
+@inline function loadI4<T>(p: usize): v128 {
+  if (sizeof<T>() == 2) return i32x4.extend_low_i16x8_u(v128.load64_zero(p));
+  return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
+}
+
+/**
+ * Stages an integer plane (kind 0 u8, 1 u16) for the next setTemplate() or
+ * correlate(); returns Σ g². Float planes (kind 2) are prepared into the
+ * input at once (`prepare`).
+ */
+export function stage(kind: i32, w: i32, h: i32): f64 {
+  if (kind == 0) return stageT<u8>(w, h);
+  if (kind == 1) return stageT<u16>(w, h);
+  return prepare(kind, w, h);
+}
+
+/** Writes a staged frame into the input (as `prepare` would) and unstages it. */
+export function materialize(): void {
+  const k = stKind;
+  if (k >= 0) prepare(k, stW, stH);
+}
+
+/**
+ * Rows 0..H−1 of the strip of columns x0 .. x0 + 4·nb − 1 of the staged frame,
+ * prepared, into stripP (row y at y·nb·16 bytes); zero outside the frame.
+ */
+function fillStripT<T>(x0: i32, nb: i32): void {
+  const bp = <usize>sizeof<T>();
+  const eb = <usize>nb << 4;
+  const w = stW;
+  const h = stH;
+  const vm = f32x4.splat(stMean);
+  const wxs = wxmP + (<usize>x0 << 2);
+  const wx0 = v128.load(wxs), wx1 = v128.load(wxs + 16), wx2 = v128.load(wxs + 32), wx3 = v128.load(wxs + 48);
+  let src = stageP + <usize>x0 * bp;
+  const srow = <usize>w * bp;
+  let dst = stripP;
+  for (let y = 0; y < h; y++) {
+    const wy = splat(winYP + (<usize>y << 2));
+    const a = mul(sub(load4<T>(src), vm), wy);
+    st(dst, mul(a, wx0));
+    if (nb > 1) st(dst + 16, mul(mul(sub(load4<T>(src + 4 * bp), vm), wy), wx1));
+    if (nb > 2) st(dst + 32, mul(mul(sub(load4<T>(src + 8 * bp), vm), wy), wx2));
+    if (nb > 3) st(dst + 48, mul(mul(sub(load4<T>(src + 12 * bp), vm), wy), wx3));
+    src += srow;
+    dst += eb;
+  }
+  if (H > h) memory.fill(dst, 0, <usize>(H - h) * eb);
 }
 
 export function inputPtr(): usize {
@@ -894,16 +1069,22 @@ function forwardStrip(x0: i32, nb: i32, xr: usize, xi: usize): void {
   const eb = <usize>nb << 4; // bytes of one element of all nb sequences
   const slot = slotOf(nb);
   const cb = <usize>slot << 4; // element stride in the scratch layout
-  const src = inputP + (<usize>x0 << 2);
-  // The first FFT stage reads rows 2t (re) and 2t+1 (im) directly.
-  fft(planN, nb, slot, src, src + rowB, 16, rowB << 1, cRe, cIm, 16, cb);
+  if (stKind >= 0) {
+    // A staged frame: prepare the strip into stripP, then transform from there.
+    if (stKind == 0) fillStripT<u8>(x0, nb);
+    else fillStripT<u16>(x0, nb);
+    fft(planN, nb, slot, stripP, stripP + eb, 16, eb << 1, cRe, cIm, 16, cb);
+  } else {
+    const src = inputP + (<usize>x0 << 2);
+    // The first FFT stage reads rows 2t (re) and 2t+1 (im) directly.
+    fft(planN, nb, slot, src, src + rowB, 16, rowB << 1, cRe, cIm, 16, cb);
+  }
   // Post-processing: X[k] = A + W^k·(−i)·B with A = Z[k] + conj Z[N−k],
   // B = Z[k] − conj Z[N−k], W^k = (c, −s): X.re = Ar + c·Bi − s·Br,
   // X.im = Ai − c·Br − s·Bi. k = 0 and k = N both use Z[0] twice:
   // X[0] = 2(Z0.re + Z0.im), X[N] = 2(Z0.re − Z0.im), both real; bins k > N
   // are zero padding. Computed four bins at a time into a small buffer
   // (hot in L1), then transposed 4 × 4 into [kb][x][4].
-  const blk = <usize>W << 4;
   let o = <usize>x0 << 4; // element x0 of block 0
   for (let kb = 0; kb < KB; kb++) {
     const k0 = kb << 2;
@@ -931,7 +1112,7 @@ function forwardStrip(x0: i32, nb: i32, xr: usize, xi: usize): void {
       transpose4(dRe + (b << 2), 16, xr + o + (b << 2), 16);
       transpose4(dIm + (b << 2), 16, xi + o + (b << 2), 16);
     }
-    o += blk;
+    o += SB;
   }
 }
 
@@ -972,7 +1153,6 @@ function inverseStrip(x0: i32, nb: i32): void {
   const eb = <usize>nb << 4;
   const slot = slotOf(nb);
   const cb = <usize>slot << 4;
-  const blk = <usize>W << 4;
   // transpose into D, element k of sequence b at k·eb + 16·b
   let so: usize = 0;
   let o = <usize>x0 << 4;
@@ -982,7 +1162,7 @@ function inverseStrip(x0: i32, nb: i32): void {
       transpose4(sIm + o + (b << 2), 16, dIm + so + b, eb);
     }
     so += eb << 2;
-    o += blk;
+    o += SB;
   }
   // The bins ky = 0 and ky = N of a real column are real: their imaginary
   // parts (rounding noise) are dropped, as irfft does.
@@ -1019,7 +1199,17 @@ function inverseStrip(x0: i32, nb: i32): void {
   fft(planN, nb, slot, cIm, cRe, 16, cb, dRe, dIm, 16, cb);
   let dp = dst;
   let sp: usize = 0;
+  // Rows 2t, 2t + 1 outside the requested lags |dy| ≤ RY are not written.
+  const ry = RY;
+  const t1 = ry < 0 || 2 * ry + 2 >= H ? N : (ry >> 1) + 1;
+  const t2 = ry < 0 || 2 * ry + 2 >= H ? N : (H - ry) >> 1;
   for (let t = 0; t < N; t++) {
+    if (t == t1) {
+      dp += <usize>(t2 - t1) * (rowB << 1);
+      sp += <usize>(t2 - t1) * cb;
+      t = t2;
+      if (t >= N) break;
+    }
     for (let b: usize = 0; b < eb; b += 16) {
       st(dp + b, ld(dIm + sp + b));
       st(dp + rowB + b, ld(dRe + sp + b));
@@ -1027,6 +1217,17 @@ function inverseStrip(x0: i32, nb: i32): void {
     dp += rowB << 1;
     sp += cb;
   }
+}
+
+/**
+ * Restricts the surface correlate() computes to lags |dy| ≤ ry, |dx| ≤ rx
+ * (circularly: rows 0..ry and H−ry..H−1, columns likewise, rounded out to
+ * whole row pairs and 16-column strips); other values are left stale.
+ * A negative radius: the whole axis (the default).
+ */
+export function limitSurface(ry: i32, rx: i32): void {
+  RY = ry;
+  RX = rx;
 }
 
 /** Forward pass 1 over all strips. */
@@ -1041,8 +1242,12 @@ function forwardColumns(xr: usize, xi: usize): void {
 /** Inverse pass 1 over all strips. */
 function inverseColumns(): void {
   const strip = MAXB << 2;
+  const rx = RX;
+  const all = rx < 0 || 2 * rx + 1 >= W;
   for (let x0 = 0; x0 < W; x0 += strip) {
     const nb = W - x0 >= strip ? MAXB : (W - x0) >> 2;
+    // Strips wholly between the lags rx and W − rx are not needed.
+    if (!all && x0 > rx && x0 + 4 * nb - 1 < W - rx) continue;
     inverseStrip(x0, nb);
   }
 }
@@ -1051,33 +1256,43 @@ function inverseColumns(): void {
 
 function forward(xr: usize, xi: usize): void {
   forwardColumns(xr, xi);
-  const blk = <usize>W << 4;
+  stKind = -1;
   for (let kb = 0; kb < KB; kb++) {
-    const o = <usize>kb * blk;
+    const o = <usize>kb * SB;
     fft(planW, 1, 1, xr + o, xi + o, 16, 16, xr + o, xi + o, 16, 16);
   }
 }
 
 export function setTemplate(): void {
   forward(tRe, tIm);
+  // Fold the cross-power scale 1/(4·H·W) into the template spectrum (the
+  // spectra are twice the true ones, the inverse gains H·W): `none` then
+  // needs no multiply by it, and `phase` is invariant to it (C, Σ|C| and ε
+  // all scale alike).
+  const scale = f32x4.splat(<f32>(1.0 / (4.0 * <f64>H * <f64>W)));
+  const end = <usize>KB * SB;
+  for (let o: usize = 0; o < end; o += 16) {
+    st(tRe + o, mul(ld(tRe + o), scale));
+    st(tIm + o, mul(ld(tIm + o), scale));
+  }
 }
 
 /** mode 0: normalization none; mode 1: phase. */
 export function correlate(mode: i32): void {
   forwardColumns(sRe, sIm);
+  stKind = -1;
   const blk = <usize>W << 4;
   const hw = <f64>H * <f64>W;
   if (mode == 0) {
-    // Spectra are twice the true ones: C is 4× and the inverse gains H·W.
-    const scale = f32x4.splat(<f32>(1.0 / (4.0 * hw)));
+    // The scale 1/(4·H·W) is folded into the template spectrum (setTemplate).
     for (let kb = 0; kb < KB; kb++) {
-      const o = <usize>kb * blk;
+      const o = <usize>kb * SB;
       fft(planW, 1, 1, sRe + o, sIm + o, 16, 16, cRe, cIm, 16, 16);
       for (let x: usize = 0; x < blk; x += 16) {
         const fr = ld(cRe + x), fi = ld(cIm + x);
         const gr = ld(tRe + o + x), gi = ld(tIm + o + x);
-        st(cRe + x, mul(scale, add(mul(fr, gr), mul(fi, gi))));
-        st(cIm + x, mul(scale, sub(mul(fi, gr), mul(fr, gi))));
+        st(cRe + x, add(mul(fr, gr), mul(fi, gi)));
+        st(cIm + x, sub(mul(fi, gr), mul(fr, gi)));
       }
       fft(planW, 1, 1, cIm, cRe, 16, 16, sIm + o, sRe + o, 16, 16);
     }
@@ -1085,7 +1300,7 @@ export function correlate(mode: i32): void {
     // C = F·conj(T), kept in the spectrum buffer; Σ|C| over the full spectrum.
     let total: f64 = 0;
     for (let kb = 0; kb < KB; kb++) {
-      const o = <usize>kb * blk;
+      const o = <usize>kb * SB;
       fft(planW, 1, 1, sRe + o, sIm + o, 16, 16, cRe, cIm, 16, 16);
       let acc = f32x4.splat(0);
       for (let x: usize = 0; x < blk; x += 16) {
@@ -1110,7 +1325,7 @@ export function correlate(mode: i32): void {
     const eps = f32x4.splat(e);
     const inv = <f32>(1.0 / hw);
     for (let kb = 0; kb < KB; kb++) {
-      const o = <usize>kb * blk;
+      const o = <usize>kb * SB;
       const gy = mul(ld(gyP + (<usize>kb << 4)), f32x4.splat(inv));
       let gx = gxP;
       for (let x: usize = 0; x < blk; x += 16) {

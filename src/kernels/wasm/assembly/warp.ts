@@ -43,11 +43,13 @@ export function dstPtr(): usize {
 }
 
 // Four source pixels of type T as f32x4; the branches fold away at compile time.
+// The signed conversion is exact here (u8/u16 fit in i32) and V8 compiles it to
+// one instruction on x64, where the unsigned one takes eight.
 // @ts-ignore: decorator
 @inline
 function load4<T>(p: usize): v128 {
-  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
-  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(v128.load64_zero(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
   return v128.load(p);
 }
 
@@ -108,16 +110,16 @@ function interior<T>(ch: i32, oy: i32, ox: i32, fy: f32, fx: f32, x0: i32, x1: i
 // @ts-ignore: decorator
 @inline
 function load8lo<T>(p: usize): v128 {
-  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(v128.load(p)));
-  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load64_zero(p))));
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(v128.load(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load64_zero(p))));
   return v128.load(p);
 }
 
 // @ts-ignore: decorator
 @inline
 function load8hi<T>(p: usize): v128 {
-  if (sizeof<T>() == 2) return f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(v128.load(p)));
-  if (sizeof<T>() == 1) return f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(i16x8.extend_low_i8x16_u(v128.load64_zero(p))));
+  if (sizeof<T>() == 2) return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(v128.load(p)));
+  if (sizeof<T>() == 1) return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(i16x8.extend_low_i8x16_u(v128.load64_zero(p))));
   return v128.load(p + 16);
 }
 
