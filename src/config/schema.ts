@@ -62,6 +62,13 @@ export const OPTIONS = {
   'objects.maxArea': { kind: { type: 'number', min: 0, integer: true, nullable: true }, default: null },
   'objects.excludeBorder': { kind: { type: 'boolean' }, default: false },
   'objects.quartilesEvery': { kind: { type: 'number', min: 0, integer: true }, default: 1 },
+  'traces.of': { kind: { type: 'string', nullable: true }, default: 'Intensity_MeanIntensity' },
+  'traces.tau': { kind: { type: 'number', min: 0.001, max: 86400 }, default: 2 },
+  'traces.baseline': { kind: { type: 'enum', values: ['percentile', 'maximin'] }, default: 'percentile' },
+  'traces.baselineWindow': { kind: { type: 'number', min: 0.001, max: 86400 }, default: 30 },
+  'traces.baselinePercentile': { kind: { type: 'number', min: 0, max: 100 }, default: 8 },
+  'traces.eventK': { kind: { type: 'number', min: 0.1, max: 100 }, default: 3 },
+  'traces.refractory': { kind: { type: 'number', min: 0, max: 86400 }, default: 1 },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -99,6 +106,15 @@ export interface Config {
   ffmpeg: { path: string | null; probePath: string | null };
   tiff: { maxPixels: number };
   localCorrelation: { block: number };
+  traces: {
+    of: string | null;
+    tau: number;
+    baseline: 'percentile' | 'maximin';
+    baselineWindow: number;
+    baselinePercentile: number;
+    eventK: number;
+    refractory: number;
+  };
   objects: {
     mode: 'fixed' | 'none';
     labels: string | null;

@@ -1,5 +1,6 @@
 import { type FeatureColumns } from './features/columns.js';
 import { IntensityFeatures } from './features/intensity.js';
+import { type TraceEvent, type TraceOptions, TraceFeatures } from './features/traces.js';
 import { computeShape } from './features/shape.js';
 import { type LabelArray, type ObjectIndex, buildObjectIndex } from './objectIndex.js';
 import { type SegmentOptions, Segmenter } from './segment.js';
@@ -16,6 +17,9 @@ export interface ObjectsOptions {
   segment: SegmentOptions;
   /** Compute median, quartiles and MAD every `quartilesEvery` frames (0: never). */
   quartilesEvery: number;
+  /** The intensity feature followed over time (Trace_*), e.g. Intensity_MeanIntensity; null: no traces. */
+  traceOf: string | null;
+  traces: TraceOptions;
 }
 
 export interface Segmentation {
@@ -28,6 +32,11 @@ export interface Segmentation {
 export class ObjectMeasurer {
   private index: ObjectIndex | null = null;
   private intensity: IntensityFeatures | null = null;
+  private traces: TraceFeatures | null = null;
+  private published: FeatureColumns = {};
+  private publishedWithoutQuartiles: FeatureColumns = {};
+  /** Events of the last `measure`, reused (cleared) every frame. */
+  readonly events: TraceEvent[] = [];
   private readonly segmenter: Segmenter;
   private readonly labels: Int32Array;
   private frames = 0;
@@ -61,12 +70,24 @@ export class ObjectMeasurer {
     this.intensity = intensity;
     const base = new Set(IntensityFeatures.names(false));
     this.withoutQuartiles = Object.fromEntries(Object.entries(intensity.columns).filter(([name]) => base.has(name)));
+    // Re-segmenting starts the traces afresh: object k of the new index is not object k of the old.
+    const traceOf = this.opts.traceOf;
+    if (traceOf !== null && !(traceOf in intensity.columns)) {
+      throw new RangeError(`traces of ${traceOf}: not an intensity feature (${Object.keys(intensity.columns).join(', ')})`);
+    }
+    this.traces = traceOf === null ? null : new TraceFeatures(index.count, this.opts.traces);
+    this.published = { ...intensity.columns, ...this.traces?.columns };
+    this.publishedWithoutQuartiles = { ...this.withoutQuartiles, ...this.traces?.columns };
     this.frames = 0;
     return { count: index.count, ids: index.ids, features: computeShape(index) };
   }
 
-  /** Intensity features of one registered plane; the columns are overwritten by the next call. */
-  measure(plane: Float32Array): { ids: Int32Array; features: FeatureColumns } {
+  /**
+   * Intensity features (and traces) of one registered plane, acquired at tMs;
+   * the columns are overwritten by the next call, `events` lists the objects
+   * that lit up on this frame.
+   */
+  measure(plane: Float32Array, tMs: number): { ids: Int32Array; features: FeatureColumns } {
     const index = this.index;
     const intensity = this.intensity;
     if (index === null || intensity === null) throw new Error('ObjectMeasurer.measure called before setTemplate');
@@ -74,7 +95,9 @@ export class ObjectMeasurer {
     const quartiles = every > 0 && this.frames % every === 0;
     intensity.compute(plane, quartiles);
     this.frames++;
+    this.events.length = 0;
+    if (this.traces && this.opts.traceOf !== null) this.traces.update(intensity.columns[this.opts.traceOf], tMs, this.events);
     // A frame without quartiles publishes no quartile columns rather than stale ones.
-    return { ids: index.ids, features: quartiles ? intensity.columns : this.withoutQuartiles };
+    return { ids: index.ids, features: quartiles ? this.published : this.publishedWithoutQuartiles };
   }
 }

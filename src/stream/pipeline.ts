@@ -5,6 +5,7 @@ import { InputError } from '../errors.js';
 import { readImageFile } from '../ingest/tiff.js';
 import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
 import type { LabelArray } from '../kernels/objectIndex.js';
+import { IntensityFeatures } from '../kernels/features/intensity.js';
 import { LocalCorrelation } from '../kernels/localCorrelation.js';
 import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
 import type { Hub } from './hub.js';
@@ -130,6 +131,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   const oc = config.objects;
   let measurer: ObjectMeasurer | null = null;
   if (oc.mode === 'fixed') {
+    const known = IntensityFeatures.names(true);
+    if (config.traces.of !== null && !known.includes(config.traces.of)) {
+      await source.close();
+      throw new InputError(`option traces.of: ${config.traces.of} is not allowed; expected one of ${known.join(', ')} (or null)`);
+    }
     if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
       await source.close();
       throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
@@ -157,6 +163,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         excludeBorder: oc.excludeBorder,
       },
       quartilesEvery: oc.quartilesEvery,
+      traceOf: config.traces.of,
+      traces: {
+        tauMs: config.traces.tau * 1000,
+        baseline: config.traces.baseline,
+        baselineWindowMs: config.traces.baselineWindow * 1000,
+        baselinePercentile: config.traces.baselinePercentile,
+        eventK: config.traces.eventK,
+        refractoryMs: config.traces.refractory * 1000,
+      },
     });
   }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
@@ -210,8 +225,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     counters.processed = frames;
     hub.publish('frame', msg);
     if (measurer?.ready) {
-      const o = measurer.measure(registeredPlane(r, oc.channel));
+      const o = measurer.measure(registeredPlane(r, oc.channel), f.t);
       hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) });
+      for (const ev of measurer.events) {
+        hub.publish('event', { type: 'event', seq: f.seq, t: round6(ev.tMs), id: o.ids[ev.object], amplitude: round6(ev.amplitude) });
+      }
     }
   };
 
