@@ -62,6 +62,10 @@ export const OPTIONS = {
   'objects.maxArea': { kind: { type: 'number', min: 0, integer: true, nullable: true }, default: null },
   'objects.excludeBorder': { kind: { type: 'boolean' }, default: false },
   'objects.quartilesEvery': { kind: { type: 'number', min: 0, integer: true }, default: 1 },
+  'colocalization.mode': { kind: { type: 'enum', values: ['auto', 'off'] }, default: 'auto' },
+  'colocalization.channels': { kind: { type: 'string' }, default: '0,1' },
+  'colocalization.threshold': { kind: { type: 'number', min: 0, max: 1 }, default: 0.15 },
+  'colocalization.rwc': { kind: { type: 'boolean' }, default: true },
   'traces.of': { kind: { type: 'string', nullable: true }, default: 'Intensity_MeanIntensity' },
   'traces.tau': { kind: { type: 'number', min: 0.001, max: 86400 }, default: 2 },
   'traces.baseline': { kind: { type: 'enum', values: ['percentile', 'maximin'] }, default: 'percentile' },
@@ -106,6 +110,7 @@ export interface Config {
   ffmpeg: { path: string | null; probePath: string | null };
   tiff: { maxPixels: number };
   localCorrelation: { block: number };
+  colocalization: { mode: 'auto' | 'off'; channels: string; threshold: number; rwc: boolean };
   traces: {
     of: string | null;
     tau: number;

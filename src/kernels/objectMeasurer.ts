@@ -1,4 +1,5 @@
 import { type FeatureColumns } from './features/columns.js';
+import { ColocalizationFeatures } from './features/colocalization.js';
 import { IntensityFeatures } from './features/intensity.js';
 import { type TraceEvent, type TraceOptions, TraceFeatures } from './features/traces.js';
 import { computeShape } from './features/shape.js';
@@ -20,6 +21,8 @@ export interface ObjectsOptions {
   /** The intensity feature followed over time (Trace_*), e.g. Intensity_MeanIntensity; null: no traces. */
   traceOf: string | null;
   traces: TraceOptions;
+  /** Colocalization of two registered channels (Correlation_*), or null. */
+  colocalization: { thresholdFraction: number; rwc: boolean } | null;
 }
 
 export interface Segmentation {
@@ -33,6 +36,7 @@ export class ObjectMeasurer {
   private index: ObjectIndex | null = null;
   private intensity: IntensityFeatures | null = null;
   private traces: TraceFeatures | null = null;
+  private coloc: ColocalizationFeatures | null = null;
   private published: FeatureColumns = {};
   private publishedWithoutQuartiles: FeatureColumns = {};
   /** Events of the last `measure`, reused (cleared) every frame. */
@@ -76,8 +80,11 @@ export class ObjectMeasurer {
       throw new RangeError(`traces of ${traceOf}: not an intensity feature (${Object.keys(intensity.columns).join(', ')})`);
     }
     this.traces = traceOf === null ? null : new TraceFeatures(index.count, this.opts.traces);
-    this.published = { ...intensity.columns, ...this.traces?.columns };
-    this.publishedWithoutQuartiles = { ...this.withoutQuartiles, ...this.traces?.columns };
+    const co = this.opts.colocalization;
+    this.coloc = co === null ? null : new ColocalizationFeatures(index, co);
+    const extra = { ...this.traces?.columns, ...this.coloc?.columns };
+    this.published = { ...intensity.columns, ...extra };
+    this.publishedWithoutQuartiles = { ...this.withoutQuartiles, ...extra };
     this.frames = 0;
     return { count: index.count, ids: index.ids, features: computeShape(index) };
   }
@@ -85,9 +92,10 @@ export class ObjectMeasurer {
   /**
    * Intensity features (and traces) of one registered plane, acquired at tMs;
    * the columns are overwritten by the next call, `events` lists the objects
-   * that lit up on this frame.
+   * that lit up on this frame. `second`: the two registered channels whose
+   * colocalization is measured, when configured.
    */
-  measure(plane: Float32Array, tMs: number): { ids: Int32Array; features: FeatureColumns } {
+  measure(plane: Float32Array, tMs: number, second?: [Float32Array, Float32Array]): { ids: Int32Array; features: FeatureColumns } {
     const index = this.index;
     const intensity = this.intensity;
     if (index === null || intensity === null) throw new Error('ObjectMeasurer.measure called before setTemplate');
@@ -95,6 +103,7 @@ export class ObjectMeasurer {
     const quartiles = every > 0 && this.frames % every === 0;
     intensity.compute(plane, quartiles);
     this.frames++;
+    if (this.coloc && second) this.coloc.compute(second[0], second[1]);
     this.events.length = 0;
     if (this.traces && this.opts.traceOf !== null) this.traces.update(intensity.columns[this.opts.traceOf], tMs, this.events);
     // A frame without quartiles publishes no quartile columns rather than stale ones.

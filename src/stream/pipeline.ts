@@ -130,6 +130,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
 
   const oc = config.objects;
   let measurer: ObjectMeasurer | null = null;
+  let coloc: [number, number] | null = null;
   if (oc.mode === 'fixed') {
     const known = IntensityFeatures.names(true);
     if (config.traces.of !== null && !known.includes(config.traces.of)) {
@@ -149,6 +150,18 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         throw e;
       }
     }
+    const cc = config.colocalization;
+    let colocPair: [number, number] | null = null;
+    if (cc.mode === 'auto' && info.channels >= 2) {
+      const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(cc.channels);
+      const pair: [number, number] | null = m ? [Number(m[1]), Number(m[2])] : null;
+      if (pair === null || pair[0] === pair[1] || pair[0] >= info.channels || pair[1] >= info.channels) {
+        await source.close();
+        throw new InputError(`option colocalization.channels: "${cc.channels}" is not allowed; expected two different channels "A,B" below ${info.channels}`);
+      }
+      colocPair = pair;
+    }
+    coloc = colocPair;
     measurer = new ObjectMeasurer(info.width, info.height, {
       labels,
       segment: {
@@ -172,6 +185,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         eventK: config.traces.eventK,
         refractoryMs: config.traces.refractory * 1000,
       },
+      colocalization: colocPair === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
     });
   }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
@@ -225,7 +239,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     counters.processed = frames;
     hub.publish('frame', msg);
     if (measurer?.ready) {
-      const o = measurer.measure(registeredPlane(r, oc.channel), f.t);
+      const o = measurer.measure(registeredPlane(r, oc.channel), f.t, coloc ? [r.registered[coloc[0]], r.registered[coloc[1]]] : undefined);
       hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) });
       for (const ev of measurer.events) {
         hub.publish('event', { type: 'event', seq: f.seq, t: round6(ev.tMs), id: o.ids[ev.object], amplitude: round6(ev.amplitude) });

@@ -166,6 +166,37 @@ describe('objects in fixed mode', () => {
     expect(largeNearOnset.length).toBe(large.length);
   });
 
+  it('measures colocalization per object on two-channel frames', async () => {
+    const two = `synthetic:?width=${W}&height=${H}&objects=12&channels=2&noise=high-snr&drift=0.2&maxDrift=3&frames=40&seed=4`;
+    const r = await run((c) => {
+      c.template.frames = 20;
+    }, two);
+    const seg = r.seg[0] as unknown as Objects;
+    const scene = new SyntheticMicroscope(parseSyntheticUri(two)).scene;
+    const cx = seg.features.AreaShape_Center_X as number[];
+    const cy = seg.features.AreaShape_Center_Y as number[];
+    const last = r.objects[r.objects.length - 1];
+    for (const name of ['Correlation_Pearson', 'Correlation_Slope', 'Correlation_M1', 'Correlation_M2', 'Correlation_Overlap', 'Correlation_K1', 'Correlation_K2', 'Correlation_RWC1', 'Correlation_RWC2']) {
+      expect(last.features[name], name).toHaveLength(seg.ids.length);
+    }
+    // Cells that are bright in both channels correlate strongly; cells absent from channel 2 do not.
+    let both = 0;
+    let only1 = 0;
+    seg.ids.forEach((_, i) => {
+      const cell = scene.objects.reduce((b, o, j) => (Math.hypot(o.x - cx[i], o.y - cy[i]) < Math.hypot(scene.objects[b].x - cx[i], scene.objects[b].y - cy[i]) ? j : b), 0);
+      const rr = last.features.Correlation_Pearson[i] as number;
+      if (scene.objects[cell].amplitude2 > 0) {
+        expect(rr, `object ${seg.ids[i]} (in both channels)`).toBeGreaterThan(0.8);
+        both++;
+      } else {
+        expect(rr, `object ${seg.ids[i]} (channel 1 only)`).toBeLessThan(0.5);
+        only1++;
+      }
+    });
+    expect(both).toBeGreaterThan(0);
+    expect(only1).toBeGreaterThan(0);
+  });
+
   it('publishes nothing about objects with objects.mode none', async () => {
     const r = await run((c) => {
       c.template.frames = 10;
