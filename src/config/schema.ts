@@ -65,7 +65,7 @@ export const OPTIONS = {
   'colocalization.mode': { kind: { type: 'enum', values: ['auto', 'off'] }, default: 'auto' },
   'colocalization.channels': { kind: { type: 'string' }, default: '0,1' },
   'colocalization.threshold': { kind: { type: 'number', min: 0, max: 1 }, default: 0.15 },
-  'colocalization.rwc': { kind: { type: 'boolean' }, default: true },
+  'colocalization.rwc': { kind: { type: 'boolean' }, default: false },
   'traces.of': { kind: { type: 'string', nullable: true }, default: 'Intensity_MeanIntensity' },
   'traces.tau': { kind: { type: 'number', min: 0.001, max: 86400 }, default: 2 },
   'traces.baseline': { kind: { type: 'enum', values: ['percentile', 'maximin'] }, default: 'percentile' },
