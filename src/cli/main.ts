@@ -18,6 +18,8 @@ options (each also lives in the YAML config; the command line wins):
   --normalization M      none | phase (registration.normalization)
   --backend B            auto | wasm | ts (registration.backend)
   --labels FILE          label image in template coordinates (objects.labels)
+  --channels N           group N interleaved planes into one frame (input.channels)
+  --channel2 FILE        a second movie, read in lockstep, as further channels (input.channel2)
   --set NAME=VALUE       any option by its dotted name, e.g. --set registration.window=tukey
   -h, --help             this text`;
 
@@ -32,6 +34,8 @@ const FLAG_OPTIONS: Record<string, string> = {
   normalization: 'registration.normalization',
   backend: 'registration.backend',
   labels: 'objects.labels',
+  channels: 'input.channels',
+  channel2: 'input.channel2',
 };
 
 interface Parsed {
@@ -42,15 +46,9 @@ interface Parsed {
 }
 
 const OPTIONS = {
-  source: { type: 'string' },
-  record: { type: 'string' },
-  speed: { type: 'string' },
+  // Every flag that sets a config option takes a value.
+  ...(Object.fromEntries(Object.keys(FLAG_OPTIONS).map((flag) => [flag, { type: 'string' }])) as Record<string, { type: 'string' }>),
   config: { type: 'string' },
-  'max-shift': { type: 'string' },
-  'template-frames': { type: 'string' },
-  channel: { type: 'string' },
-  normalization: { type: 'string' },
-  backend: { type: 'string' },
   set: { type: 'string', multiple: true },
   size: { type: 'string' },
   json: { type: 'boolean' },

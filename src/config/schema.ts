@@ -41,6 +41,8 @@ export const OPTIONS = {
   'template.rate': { kind: { type: 'number', min: 0, max: 1 }, default: 0.02 },
   'template.updateEvery': { kind: { type: 'number', min: 1, integer: true }, default: 10 },
   'template.recentreEvery': { kind: { type: 'number', min: 1, integer: true }, default: 100 },
+  'input.channels': { kind: { type: 'number', min: 1, max: 64, integer: true }, default: 1 },
+  'input.channel2': { kind: { type: 'string', nullable: true }, default: null },
   'replay.speed': { kind: { type: 'speed' }, default: 'max' },
   'record.file': { kind: { type: 'string', nullable: true }, default: null },
   'live.queue': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 8 },
@@ -104,6 +106,7 @@ export interface Config {
     backend: 'auto' | 'wasm' | 'ts';
   };
   template: { frames: number; update: 'none' | 'ema'; rate: number; updateEvery: number; recentreEvery: number };
+  input: { channels: number; channel2: string | null };
   replay: { speed: Speed };
   record: { file: string | null };
   live: { queue: number; statusInterval: number };

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
+import { InterleavedChannels, MergedChannels } from './channels.js';
 import type { FrameSource } from './frame.js';
 import { SequenceSource } from './sequence.js';
 import { SyntheticSource } from './synthetic.js';
@@ -11,8 +12,19 @@ import { VideoSource } from './video.js';
 const TIFF_EXT = new Set(['.tif', '.tiff', '.btf', '.tf8']);
 const IMAGE_EXT = new Set(['.png']);
 
-/** Turns what the user named (--source, or replay's PATH) into a FrameSource. */
+/**
+ * Turns what the user named (--source, or replay's PATH) into a FrameSource,
+ * with its planes grouped into channels (--channels N) and a second movie
+ * merged in as further channels (--channel2 FILE) when configured.
+ */
 export function openSource(uri: string, cfg: Config): FrameSource {
+  let source = openOne(uri, cfg);
+  if (cfg.input.channels > 1) source = new InterleavedChannels(source, cfg.input.channels);
+  if (cfg.input.channel2 !== null) source = new MergedChannels(source, openOne(cfg.input.channel2, cfg), cfg.input.channel2);
+  return source;
+}
+
+function openOne(uri: string, cfg: Config): FrameSource {
   if (uri.startsWith('synthetic:')) return new SyntheticSource(uri);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) {
     throw new InputError(`source ${uri}: this kind of source is not supported yet (files, folders, globs and synthetic: are)`);
