@@ -170,6 +170,7 @@ describe('objects in fixed mode', () => {
     const two = `synthetic:?width=${W}&height=${H}&objects=12&channels=2&noise=high-snr&drift=0.2&maxDrift=3&frames=40&seed=4`;
     const r = await run((c) => {
       c.template.frames = 20;
+      c.colocalization.rwc = true;
     }, two);
     const seg = r.seg[0] as unknown as Objects;
     const scene = new SyntheticMicroscope(parseSyntheticUri(two)).scene;
