@@ -6,6 +6,7 @@ import { InterleavedChannels, MergedChannels } from '../../src/ingest/channels.j
 import type { Dtype, Frame, FrameSource, PixelArray, SourceInfo } from '../../src/ingest/frame.js';
 import { TiffSource } from '../../src/ingest/tiff.js';
 import { firstMismatch, randomImage, tempDir, writeTiff, type TestImage } from '../helpers/imageWriters.js';
+import { expectInputErrorValue as expectInputError } from '../helpers/errors.js';
 
 let dir: string;
 beforeAll(() => { dir = tempDir(); });
@@ -54,14 +55,6 @@ async function collectUntilError(source: FrameSource): Promise<{ frames: Frame[]
   return { frames, error: undefined };
 }
 
-/** Expects an InputError whose one-line message names `name` and matches `problem`. */
-function expectInputError(err: unknown, name: string, problem: RegExp): void {
-  expect(err).toBeInstanceOf(InputError);
-  const msg = (err as InputError).message;
-  expect(msg).toContain(name);
-  expect(msg).toMatch(problem);
-  expect(msg).not.toContain('\n');
-}
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

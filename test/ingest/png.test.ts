@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
 import { crc32, decodePng, parsePngHeader } from '../../src/ingest/png.js';
 import { readImageFile } from '../../src/ingest/tiff.js';
 import { concat, encodePng, firstMismatch, pngChunk, randomImage, type TestImage } from '../helpers/imageWriters.js';
+import { expectInputErrorSync as expectInputError } from '../helpers/errors.js';
 
 function expectSame(got: TestImage, want: TestImage): void {
   expect([got.width, got.height, got.channels, got.dtype]).toEqual([want.width, want.height, want.channels, want.dtype]);
@@ -13,19 +13,6 @@ function expectSame(got: TestImage, want: TestImage): void {
   expect(i, i < 0 ? '' : `sample ${i}: got ${got.data[i]}, want ${want.data[i]}`).toBe(-1);
 }
 
-function expectInputError(fn: () => unknown, name: string, problem: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(InputError);
-  const msg = (caught as InputError).message;
-  expect(msg).toContain(name);
-  expect(msg).toMatch(problem);
-  expect(msg).not.toContain('\n');
-}
 
 const SIGNATURE = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

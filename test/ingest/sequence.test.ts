@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
 import type { Frame } from '../../src/ingest/frame.js';
 import { SequenceSource, globToRegExp, listSequence, naturalCompare } from '../../src/ingest/sequence.js';
 import { encodePng, firstMismatch, randomImage, tempDir, writeTiff, type TestImage } from '../helpers/imageWriters.js';
+import { expectInputError } from '../helpers/errors.js';
 
 let root: string;
 beforeAll(() => { root = tempDir(); });
@@ -24,19 +24,6 @@ async function collect(src: SequenceSource): Promise<Frame[]> {
   return frames;
 }
 
-async function expectInputError(promise: Promise<unknown>, name: string, problem: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(InputError);
-  const msg = (caught as InputError).message;
-  expect(msg).toContain(name);
-  expect(msg).toMatch(problem);
-  expect(msg).not.toContain('\n');
-}
 
 describe('naturalCompare', () => {
   it('orders digit runs by value and the rest case-insensitively', () => {

@@ -8,6 +8,7 @@ import {
   encodePng, encodeTiff, firstMismatch, lzwEncode, prng, randomImage, tempDir, writeTiff,
   type TestImage, type TiffWriteOptions,
 } from '../helpers/imageWriters.js';
+import { expectInputError } from '../helpers/errors.js';
 
 let dir: string;
 beforeAll(() => { dir = tempDir(); });
@@ -35,21 +36,6 @@ function expectSameImage(got: TestImage, want: TestImage): void {
   expect(i, i < 0 ? '' : `sample ${i}: got ${got.data[i]}, want ${want.data[i]}`).toBe(-1);
 }
 
-/** Expects an InputError whose message names the file and matches `problem`. */
-async function expectInputError(promise: Promise<unknown>, name: string, problem: RegExp): Promise<InputError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(InputError);
-  const msg = (caught as InputError).message;
-  expect(msg).toContain(name);
-  expect(msg).toMatch(problem);
-  expect(msg).not.toContain('\n');
-  return caught as InputError;
-}
 
 // ------------------------------------------------------------------ round trips
 

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readImageFile } from '../../../src/ingest/tiff.js';
 import { buildObjectIndex } from '../../../src/kernels/objectIndex.js';
@@ -7,6 +6,7 @@ import {
   ColocalizationFeatures,
   type ColocalizationImage,
 } from '../../../src/kernels/features/colocalization.js';
+import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage } from '../../helpers/golden.js';
 
 /**
  * Colocalization features against tools/golden/colocalization.py (scipy.stats
@@ -35,27 +35,12 @@ interface Case {
 const golden = JSON.parse(
   readFileSync(new URL('../../golden/colocalization.json', import.meta.url), 'utf8'),
 ) as { cases: Case[] };
-const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-const haveData = existsSync(`${shared}data`);
+const shared = SHARED;
+const haveData = HAVE_SHARED_DATA;
 
-function decodeRle(rle: number[], n: number): Int32Array {
-  const out = new Int32Array(n);
-  let p = 0;
-  for (let i = 0; i < rle.length; i += 2) {
-    out.fill(rle[i], p, p + rle[i + 1]);
-    p += rle[i + 1];
-  }
-  if (p !== n) throw new Error(`RLE covers ${p} pixels, expected ${n}`);
-  return out;
-}
 
-function inlineImage(c: Case, src: (number | null)[], infs: [number, number][]): ColocalizationImage {
-  if (c.dtype === 'uint16') return Uint16Array.from(src as number[]);
-  if (c.dtype === 'uint8') return Uint8Array.from(src as number[]);
-  const f = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) f[i] = src[i] === null ? NaN : (src[i] as number);
-  for (const [i, s] of infs) f[i] = s * Infinity;
-  return f;
+function caseImage(c: Case, src: (number | null)[], infs: [number, number][]): ColocalizationImage {
+  return inlineImage(c.dtype, src, infs);
 }
 
 function expectColumn(name: string, got: Float64Array, want: (number | null)[], ids: number[]): void {
@@ -89,7 +74,7 @@ function checkCase(c: Case, ch1: ColocalizationImage, ch2: ColocalizationImage):
 describe('ColocalizationFeatures against the golden values', () => {
   for (const c of golden.cases.filter((c) => c.source.kind === 'inline')) {
     it(c.name, () =>
-      checkCase(c, inlineImage(c, c.ch1 ?? [], c.infs1 ?? []), inlineImage(c, c.ch2 ?? [], c.infs2 ?? [])),
+      checkCase(c, caseImage(c, c.ch1 ?? [], c.infs1 ?? []), caseImage(c, c.ch2 ?? [], c.infs2 ?? [])),
     );
   }
   const real = golden.cases.filter((c) => c.source.kind === 'shared');

@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readImageFile } from '../../../src/ingest/tiff.js';
 import { buildObjectIndex } from '../../../src/kernels/objectIndex.js';
 import { IntensityFeatures, type IntensityImage } from '../../../src/kernels/features/intensity.js';
+import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage } from '../../helpers/golden.js';
 
 /**
  * Intensity features against tools/golden/features.py (numpy on float64 copies of
@@ -27,29 +27,12 @@ interface Case {
 }
 
 const golden = JSON.parse(readFileSync(new URL('../../golden/features.json', import.meta.url), 'utf8')) as { cases: Case[] };
-const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-const haveData = existsSync(`${shared}data`);
+const shared = SHARED;
+const haveData = HAVE_SHARED_DATA;
 
-export function decodeRle(rle: number[], n: number): Int32Array {
-  const out = new Int32Array(n);
-  let p = 0;
-  for (let i = 0; i < rle.length; i += 2) {
-    out.fill(rle[i], p, p + rle[i + 1]);
-    p += rle[i + 1];
-  }
-  if (p !== n) throw new Error(`RLE covers ${p} pixels, expected ${n}`);
-  return out;
-}
 
-function inlineImage(c: Case): IntensityImage {
-  const n = c.width * c.height;
-  const src = c.image as (number | null)[];
-  if (c.dtype === 'uint16') return Uint16Array.from(src as number[]);
-  if (c.dtype === 'uint8') return Uint8Array.from(src as number[]);
-  const f = new Float32Array(n);
-  for (let i = 0; i < n; i++) f[i] = src[i] === null ? NaN : (src[i] as number);
-  for (const [i, s] of c.infs ?? []) f[i] = s * Infinity;
-  return f;
+function caseImage(c: Case): IntensityImage {
+  return inlineImage(c.dtype as string, c.image as (number | null)[], c.infs ?? []);
 }
 
 function expectColumn(name: string, got: Float64Array, want: (number | null)[], ids: number[]): void {
@@ -85,7 +68,7 @@ function snapshot(f: IntensityFeatures): Record<string, number[]> {
 
 describe('IntensityFeatures against the golden values', () => {
   for (const c of golden.cases.filter((c) => c.source.kind === 'inline' && c.intensity)) {
-    it(`${c.name}`, () => checkCase(c, inlineImage(c)));
+    it(`${c.name}`, () => checkCase(c, caseImage(c)));
   }
   const real = golden.cases.filter((c) => c.source.kind === 'shared');
   for (const c of real) {
@@ -225,7 +208,7 @@ describe('IntensityFeatures edge cases', () => {
     const c = golden.cases.find((c) => c.name === 'synthetic-float32') as Case;
     const labels = decodeRle(c.labelsRle, c.width * c.height);
     const index = buildObjectIndex(labels, c.width, c.height);
-    const img = inlineImage(c);
+    const img = caseImage(c);
     const f = new IntensityFeatures(index);
     f.compute(img);
     const first = snapshot(f);
@@ -239,7 +222,7 @@ describe('IntensityFeatures edge cases', () => {
   it('quartiles on demand: skipped frames keep the last exact values; names without quartiles', () => {
     const c = golden.cases.find((c) => c.name === 'synthetic-uint16') as Case;
     const index = buildObjectIndex(decodeRle(c.labelsRle, c.width * c.height), c.width, c.height);
-    const img = inlineImage(c) as Uint16Array;
+    const img = caseImage(c) as Uint16Array;
     const f = new IntensityFeatures(index, { quartiles: true });
     f.compute(img, true);
     const med = Array.from(f.columns.Intensity_MedianIntensity);

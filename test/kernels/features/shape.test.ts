@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildObjectIndex } from '../../../src/kernels/objectIndex.js';
 import { computeShape, SHAPE_NAMES } from '../../../src/kernels/features/shape.js';
+import { HAVE_SHARED_DATA, SHARED, decodeRle } from '../../helpers/golden.js';
 
 /**
  * Shape features against scikit-image 0.19 regionprops (tools/golden/features.py),
@@ -23,19 +23,9 @@ interface Case {
 }
 
 const golden = JSON.parse(readFileSync(new URL('../../golden/features.json', import.meta.url), 'utf8')) as { cases: Case[] };
-const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-const haveData = existsSync(`${shared}data`);
+const shared = SHARED;
+const haveData = HAVE_SHARED_DATA;
 
-function decodeRle(rle: number[], n: number): Int32Array {
-  const out = new Int32Array(n);
-  let p = 0;
-  for (let i = 0; i < rle.length; i += 2) {
-    out.fill(rle[i], p, p + rle[i + 1]);
-    p += rle[i + 1];
-  }
-  if (p !== n) throw new Error(`RLE covers ${p} pixels, expected ${n}`);
-  return out;
-}
 
 function checkCase(c: Case): void {
   const index = buildObjectIndex(decodeRle(c.labelsRle, c.width * c.height), c.width, c.height);

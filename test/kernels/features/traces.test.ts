@@ -8,24 +8,8 @@ import {
   type TraceEvent,
   type TraceOptions,
 } from '../../../src/kernels/features/traces.js';
+import { seededRandom as rng } from '../../helpers/random.js';
 
-/**
- * Every incremental value is compared with a batch computation of the same
- * quantity from the whole (or the trailing part of the) trace, recomputed from
- * scratch at every frame — never with the class itself.
- * Tolerance: |got − want| ≤ 1e-9 · max(|want|, 1).
- */
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gauss(r: () => number): () => number {
   return () => {

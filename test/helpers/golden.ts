@@ -1,0 +1,36 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * What the golden-value tests share: where the real recordings are, and the
+ * encodings the generators in tools/golden/ use for images inside their JSON.
+ */
+export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+/** ../shared/data beside the repository (absent on a fresh clone without it). */
+export const HAVE_SHARED_DATA = existsSync(`${SHARED}data`);
+
+/** Run-length encoding [value, count, value, count, …] of n pixels. */
+export function decodeRle(rle: number[], n: number): Int32Array {
+  const out = new Int32Array(n);
+  let p = 0;
+  for (let i = 0; i < rle.length; i += 2) {
+    out.fill(rle[i], p, p + rle[i + 1]);
+    p += rle[i + 1];
+  }
+  if (p !== n) throw new Error(`RLE covers ${p} pixels, expected ${n}`);
+  return out;
+}
+
+/** A small image stored inline: numbers, null for NaN, and [index, ±1] pairs for ±Infinity. */
+export function inlineImage(
+  dtype: string,
+  values: (number | null)[],
+  infs: [number, number][] = [],
+): Float32Array | Uint16Array | Uint8Array {
+  if (dtype === 'uint16') return Uint16Array.from(values as number[]);
+  if (dtype === 'uint8') return Uint8Array.from(values as number[]);
+  const f = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) f[i] = values[i] === null ? NaN : (values[i] as number);
+  for (const [i, s] of infs) f[i] = s * Infinity;
+  return f;
+}
