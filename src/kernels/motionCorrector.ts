@@ -24,6 +24,8 @@ export interface MotionOptions extends RegistrationParams {
   templateRecentreEvery: number;
   border: BorderMode;
   borderValue: number;
+  /** Call onTemplate again every N template updates (0: only when a template is built). */
+  templateAnnounceEvery: number;
 }
 
 export type CorrelatorFactory = (hp: number, wp: number) => Correlator;
@@ -298,10 +300,10 @@ export class MotionCorrector {
       registerMs: t1 - t0,
       warpMs: t2 - t1,
     });
-    if (mayUpdate && est.ok && this.opts.templateUpdate === 'ema') this.updateTemplate(plane, dy, dx);
+    if (mayUpdate && est.ok && this.opts.templateUpdate === 'ema') this.updateTemplate(plane, dy, dx, frame.seq + 1);
   }
 
-  private updateTemplate(plane: ArrayLike<number>, dy: number, dx: number): void {
+  private updateTemplate(plane: ArrayLike<number>, dy: number, dx: number, nextSeq: number): void {
     const t = this.templateImg as Float32Array;
     const a = this.opts.templateRate;
     // The fast path hands over the frame's own float32 data: a NaN/Inf pixel must not enter the
@@ -312,6 +314,10 @@ export class MotionCorrector {
     this.updates++;
     if (this.updates % this.opts.templateRecentreEvery === 0) this.recentre(t);
     if (this.updates % this.opts.templateUpdateEvery === 0) this.registrar.setTemplate(t);
+    // The updated template is announced (e.g. for re-segmentation) only when it is in the frames'
+    // own units: a prefiltered template is not what objects are segmented on.
+    const every = this.opts.templateAnnounceEvery;
+    if (every > 0 && this.dog === null && this.updates % every === 0) this.onTemplate?.(t, nextSeq);
   }
 
   /** Mean of the frames' unfiltered registration channel, aligned by the bootstrap's last shifts. */

@@ -4,6 +4,7 @@ import { IntensityFeatures } from './features/intensity.js';
 import { type TraceEvent, type TraceOptions, TraceFeatures } from './features/traces.js';
 import { computeShape } from './features/shape.js';
 import { type LabelArray, type ObjectIndex, buildObjectIndex } from './objectIndex.js';
+import { matchObjects } from './objectMatch.js';
 import { type SegmentOptions, Segmenter } from './segment.js';
 
 /**
@@ -34,6 +35,9 @@ export interface Segmentation {
 
 export class ObjectMeasurer {
   private index: ObjectIndex | null = null;
+  /** The ids published for the objects of `index`: label values, or ids kept stable across re-segmentations. */
+  private ids: Int32Array = new Int32Array(0);
+  private nextFreeId = 1;
   private intensity: IntensityFeatures | null = null;
   private traces: TraceFeatures | null = null;
   private coloc: ColocalizationFeatures | null = null;
@@ -69,12 +73,22 @@ export class ObjectMeasurer {
       labels = this.labels;
     }
     const index = buildObjectIndex(labels, this.width, this.height);
+    if (this.opts.labels) this.ids = index.ids;
+    else if (this.index === null) {
+      this.ids = index.ids;
+      this.nextFreeId = index.count + 1;
+    } else {
+      // Re-segmentation: objects that overlap an old one with IoU ≥ 0.5 keep its id.
+      const m = matchObjects(this.index, this.ids, index, this.nextFreeId);
+      this.ids = m.ids;
+      this.nextFreeId = m.nextFreeId;
+    }
     this.index = index;
     const intensity = new IntensityFeatures(index, { quartiles: this.opts.quartilesEvery > 0 });
     this.intensity = intensity;
     const base = new Set(IntensityFeatures.names(false));
     this.withoutQuartiles = Object.fromEntries(Object.entries(intensity.columns).filter(([name]) => base.has(name)));
-    // Re-segmenting starts the traces afresh: object k of the new index is not object k of the old.
+    // Re-segmenting starts the traces afresh (their state is per object of the index).
     const traceOf = this.opts.traceOf;
     if (traceOf !== null && !(traceOf in intensity.columns)) {
       throw new RangeError(`traces of ${traceOf}: not an intensity feature (${Object.keys(intensity.columns).join(', ')})`);
@@ -86,7 +100,7 @@ export class ObjectMeasurer {
     this.published = { ...intensity.columns, ...extra };
     this.publishedWithoutQuartiles = { ...this.withoutQuartiles, ...extra };
     this.frames = 0;
-    return { count: index.count, ids: index.ids, features: computeShape(index) };
+    return { count: index.count, ids: this.ids, features: computeShape(index) };
   }
 
   /**
@@ -107,6 +121,6 @@ export class ObjectMeasurer {
     this.events.length = 0;
     if (this.traces && this.opts.traceOf !== null) this.traces.update(intensity.columns[this.opts.traceOf], tMs, this.events);
     // A frame without quartiles publishes no quartile columns rather than stale ones.
-    return { ids: index.ids, features: quartiles ? this.published : this.publishedWithoutQuartiles };
+    return { ids: this.ids, features: quartiles ? this.published : this.publishedWithoutQuartiles };
   }
 }

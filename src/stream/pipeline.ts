@@ -70,6 +70,7 @@ export function motionOptions(cfg: Config): MotionOptions {
     templateRate: cfg.template.rate,
     templateUpdateEvery: cfg.template.updateEvery,
     templateRecentreEvery: cfg.template.recentreEvery,
+    templateAnnounceEvery: cfg.objects.mode === 'fixed' ? cfg.objects.resegmentEvery : 0,
   };
 }
 

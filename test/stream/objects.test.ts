@@ -198,6 +198,30 @@ describe('objects in fixed mode', () => {
     expect(only1).toBeGreaterThan(0);
   });
 
+  it('segments the updated template again on its cadence, keeping the ids of the same cells', async () => {
+    const r = await run((c) => {
+      c.template.frames = 10;
+      c.template.update = 'ema';
+      c.template.rate = 0.05;
+      c.objects.resegmentEvery = 15;
+    });
+    // 60 frames, the first 10 bootstrap (no updates): re-segmentations after updates 15, 30, 45.
+    expect(r.seg.length).toBe(4);
+    const first = r.seg[0] as unknown as Objects;
+    for (const s of r.seg.slice(1) as unknown as Objects[]) {
+      // The scene is static but for drift: the same cells, so the same ids.
+      expect(s.ids).toEqual(first.ids);
+      expect(s.seq).toBeGreaterThan(10);
+    }
+    // Objects lines always carry the ids of the latest segmentation (checked in order).
+    let ids = first.ids;
+    let k = 1;
+    for (const o of r.objects) {
+      if (k < r.seg.length && o.seq >= (r.seg[k] as unknown as Objects).seq) ids = (r.seg[k++] as unknown as Objects).ids;
+      expect(o.ids).toEqual(ids);
+    }
+  });
+
   it('publishes nothing about objects with objects.mode none', async () => {
     const r = await run((c) => {
       c.template.frames = 10;
