@@ -63,6 +63,7 @@ export const OPTIONS = {
   'objects.minArea': { kind: { type: 'number', min: 0, integer: true }, default: 20 },
   'objects.maxArea': { kind: { type: 'number', min: 0, integer: true, nullable: true }, default: null },
   'objects.excludeBorder': { kind: { type: 'boolean' }, default: false },
+  'objects.custom': { kind: { type: 'string', nullable: true }, default: null },
   'objects.resegmentEvery': { kind: { type: 'number', min: 0, integer: true }, default: 100 },
   'objects.quartilesEvery': { kind: { type: 'number', min: 0, integer: true }, default: 1 },
   'colocalization.mode': { kind: { type: 'enum', values: ['auto', 'off'] }, default: 'auto' },
@@ -137,6 +138,7 @@ export interface Config {
     minArea: number;
     maxArea: number | null;
     excludeBorder: boolean;
+    custom: string | null;
     resegmentEvery: number;
     quartilesEvery: number;
   };

@@ -1,5 +1,6 @@
 import { type FeatureColumns } from './features/columns.js';
 import { ColocalizationFeatures } from './features/colocalization.js';
+import { type CustomFeature, CustomFeatures } from './features/custom.js';
 import { IntensityFeatures } from './features/intensity.js';
 import { type TraceEvent, type TraceOptions, TraceFeatures } from './features/traces.js';
 import { computeShape } from './features/shape.js';
@@ -24,6 +25,8 @@ export interface ObjectsOptions {
   traces: TraceOptions;
   /** Colocalization of two registered channels (Correlation_*), or null. */
   colocalization: { thresholdFraction: number; rwc: boolean } | null;
+  /** User-defined features (Custom_<name>), run once per object per frame on the measured plane. */
+  custom?: Record<string, CustomFeature> | null;
 }
 
 export interface Segmentation {
@@ -41,6 +44,7 @@ export class ObjectMeasurer {
   private intensity: IntensityFeatures | null = null;
   private traces: TraceFeatures | null = null;
   private coloc: ColocalizationFeatures | null = null;
+  private custom: CustomFeatures | null = null;
   private published: FeatureColumns = {};
   private publishedWithoutQuartiles: FeatureColumns = {};
   /** Events of the last `measure`, reused (cleared) every frame. */
@@ -96,7 +100,8 @@ export class ObjectMeasurer {
     this.traces = traceOf === null ? null : new TraceFeatures(index.count, this.opts.traces);
     const co = this.opts.colocalization;
     this.coloc = co === null ? null : new ColocalizationFeatures(index, co);
-    const extra = { ...this.traces?.columns, ...this.coloc?.columns };
+    this.custom = this.opts.custom ? new CustomFeatures(index, this.ids, this.opts.custom) : null;
+    const extra = { ...this.traces?.columns, ...this.coloc?.columns, ...this.custom?.columns };
     this.published = { ...intensity.columns, ...extra };
     this.publishedWithoutQuartiles = { ...this.withoutQuartiles, ...extra };
     this.frames = 0;
@@ -107,9 +112,10 @@ export class ObjectMeasurer {
    * Intensity features (and traces) of one registered plane, acquired at tMs;
    * the columns are overwritten by the next call, `events` lists the objects
    * that lit up on this frame. `second`: the two registered channels whose
-   * colocalization is measured, when configured.
+   * colocalization is measured, when configured; `seq` is the frame's, for
+   * user-defined features.
    */
-  measure(plane: Float32Array, tMs: number, second?: [Float32Array, Float32Array]): { ids: Int32Array; features: FeatureColumns } {
+  measure(plane: Float32Array, tMs: number, second?: [Float32Array, Float32Array], seq = this.frames): { ids: Int32Array; features: FeatureColumns } {
     const index = this.index;
     const intensity = this.intensity;
     if (index === null || intensity === null) throw new Error('ObjectMeasurer.measure called before setTemplate');
@@ -118,6 +124,7 @@ export class ObjectMeasurer {
     intensity.compute(plane, quartiles);
     this.frames++;
     if (this.coloc && second) this.coloc.compute(second[0], second[1]);
+    this.custom?.compute(plane, seq);
     this.events.length = 0;
     if (this.traces && this.opts.traceOf !== null) this.traces.update(intensity.columns[this.opts.traceOf], tMs, this.events);
     // A frame without quartiles publishes no quartile columns rather than stale ones.

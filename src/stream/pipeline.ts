@@ -8,6 +8,7 @@ import type { LabelArray } from '../kernels/objectIndex.js';
 import { IntensityFeatures } from '../kernels/features/intensity.js';
 import { LocalCorrelation } from '../kernels/localCorrelation.js';
 import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
+import { loadCustomFeatures } from './customFeatures.js';
 import type { Hub } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
 
@@ -163,6 +164,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
       colocPair = pair;
     }
     coloc = colocPair;
+    let custom = null;
+    if (oc.custom !== null) {
+      try {
+        custom = await loadCustomFeatures(oc.custom);
+      } catch (e) {
+        await source.close();
+        throw e;
+      }
+    }
     measurer = new ObjectMeasurer(info.width, info.height, {
       labels,
       segment: {
@@ -187,6 +197,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         refractoryMs: config.traces.refractory * 1000,
       },
       colocalization: colocPair === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
+      custom,
     });
   }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
@@ -240,7 +251,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     counters.processed = frames;
     hub.publish('frame', msg);
     if (measurer?.ready) {
-      const o = measurer.measure(registeredPlane(r, oc.channel), f.t, coloc ? [r.registered[coloc[0]], r.registered[coloc[1]]] : undefined);
+      const o = measurer.measure(registeredPlane(r, oc.channel), f.t, coloc ? [r.registered[coloc[0]], r.registered[coloc[1]]] : undefined, f.seq);
       hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) });
       for (const ev of measurer.events) {
         hub.publish('event', { type: 'event', seq: f.seq, t: round6(ev.tMs), id: o.ids[ev.object], amplitude: round6(ev.amplitude) });

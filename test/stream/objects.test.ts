@@ -222,6 +222,38 @@ describe('objects in fixed mode', () => {
     }
   });
 
+  it('runs user-defined features once per object per frame over its values', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scopestream-'));
+    const mod = path.join(dir, 'features.mjs');
+    fs.writeFileSync(
+      mod,
+      [
+        'export function range(values) { let lo = Infinity, hi = -Infinity; for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; } return hi - lo; }',
+        'export function idPlusSeq(values, ctx) { return ctx.id * 1000 + ctx.seq; }',
+        'export function meanX(values, ctx) { const { x } = ctx.coords(); let s = 0; for (const v of x) s += v; return s / x.length; }',
+        "export function broken() { throw new Error('no'); }",
+        'export const notAFeature = 3;',
+      ].join('\n'),
+    );
+    const r = await run((c) => {
+      c.template.frames = 10;
+      c.objects.custom = mod;
+    });
+    const seg = r.seg[0] as unknown as Objects;
+    for (const o of r.objects) {
+      const f = o.features;
+      seg.ids.forEach((id, k) => {
+        expect(f.Custom_range[k]).toBeCloseTo((f.Intensity_MaxIntensity[k] as number) - (f.Intensity_MinIntensity[k] as number), 6);
+        expect(f.Custom_idPlusSeq[k]).toBe(id * 1000 + o.seq);
+        // The mean column of the pixels is the plain centroid's x.
+        expect(f.Custom_meanX[k]).toBeCloseTo(seg.features.AreaShape_Center_X[k] as number, 9);
+        expect(f.Custom_broken[k]).toBeNull();
+      });
+      expect('Custom_notAFeature' in f).toBe(false);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('publishes nothing about objects with objects.mode none', async () => {
     const r = await run((c) => {
       c.template.frames = 10;
