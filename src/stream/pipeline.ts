@@ -109,16 +109,77 @@ function framesOf(source: FrameSource, info: SourceInfo, cfg: Config, live: Live
   return pacedReplay(source.frames(), factor, () => performance.now());
 }
 
+/** The objects stage as configured (null: no objects), checked against the source before anything is published. */
+async function prepareObjects(config: Config, info: SourceInfo): Promise<{ measurer: ObjectMeasurer; coloc: [number, number] | null } | null> {
+  const oc = config.objects;
+  if (oc.mode !== 'fixed') return null;
+  const known = IntensityFeatures.names(true);
+  if (config.traces.of !== null && !known.includes(config.traces.of)) {
+    throw new InputError(`option traces.of: ${config.traces.of} is not allowed; expected one of ${known.join(', ')} (or null)`);
+  }
+  if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
+    throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+  }
+  const labels = oc.labels === null ? null : await loadLabels(oc.labels, info, config.tiff.maxPixels);
+  const cc = config.colocalization;
+  let coloc: [number, number] | null = null;
+  if (cc.mode === 'auto' && info.channels >= 2) {
+    const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(cc.channels);
+    const pair: [number, number] | null = m ? [Number(m[1]), Number(m[2])] : null;
+    if (pair === null || pair[0] === pair[1] || pair[0] >= info.channels || pair[1] >= info.channels) {
+      throw new InputError(`option colocalization.channels: "${cc.channels}" is not allowed; expected two different channels "A,B" below ${info.channels}`);
+    }
+    coloc = pair;
+  }
+  const custom = oc.custom === null ? null : await loadCustomFeatures(oc.custom);
+  const measurer = new ObjectMeasurer(info.width, info.height, {
+    labels,
+    segment: {
+      sigma: oc.sigma,
+      method: oc.method,
+      window: oc.sauvolaWindow,
+      k: oc.sauvolaK,
+      r: oc.sauvolaR ?? undefined,
+      connectivity: oc.connectivity === '8' ? 2 : 1,
+      minArea: oc.minArea,
+      maxArea: oc.maxArea ?? Infinity,
+      excludeBorder: oc.excludeBorder,
+    },
+    quartilesEvery: oc.quartilesEvery,
+    traceOf: config.traces.of,
+    traces: {
+      tauMs: config.traces.tau * 1000,
+      baseline: config.traces.baseline,
+      baselineWindowMs: config.traces.baselineWindow * 1000,
+      baselinePercentile: config.traces.baselinePercentile,
+      eventK: config.traces.eventK,
+      refractoryMs: config.traces.refractory * 1000,
+    },
+    colocalization: coloc === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
+    custom,
+  });
+  return { measurer, coloc };
+}
+
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummary> {
   const { config, source, hub, signal } = opts;
   const counters = opts.counters ?? newCounters();
   const info = await source.open();
   // Checked before the meta line: a record that starts must end with its `end` line.
-  const ch = config.registration.channel;
-  if (typeof ch === 'number' && ch >= info.channels) {
+  let objects: Awaited<ReturnType<typeof prepareObjects>>;
+  try {
+    const ch = config.registration.channel;
+    if (typeof ch === 'number' && ch >= info.channels) {
+      throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+    }
+    objects = await prepareObjects(config, info);
+  } catch (e) {
     await source.close();
-    throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+    throw e;
   }
+  const measurer = objects?.measurer ?? null;
+  const coloc = objects?.coloc ?? null;
+  const oc = config.objects;
   hub.publish('meta', {
     type: 'meta',
     version: 1,
@@ -130,76 +191,6 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     config: config as unknown as Record<string, unknown>,
   });
 
-  const oc = config.objects;
-  let measurer: ObjectMeasurer | null = null;
-  let coloc: [number, number] | null = null;
-  if (oc.mode === 'fixed') {
-    const known = IntensityFeatures.names(true);
-    if (config.traces.of !== null && !known.includes(config.traces.of)) {
-      await source.close();
-      throw new InputError(`option traces.of: ${config.traces.of} is not allowed; expected one of ${known.join(', ')} (or null)`);
-    }
-    if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
-      await source.close();
-      throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
-    }
-    let labels: LabelArray | null = null;
-    if (oc.labels !== null) {
-      try {
-        labels = await loadLabels(oc.labels, info, config.tiff.maxPixels);
-      } catch (e) {
-        await source.close();
-        throw e;
-      }
-    }
-    const cc = config.colocalization;
-    let colocPair: [number, number] | null = null;
-    if (cc.mode === 'auto' && info.channels >= 2) {
-      const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(cc.channels);
-      const pair: [number, number] | null = m ? [Number(m[1]), Number(m[2])] : null;
-      if (pair === null || pair[0] === pair[1] || pair[0] >= info.channels || pair[1] >= info.channels) {
-        await source.close();
-        throw new InputError(`option colocalization.channels: "${cc.channels}" is not allowed; expected two different channels "A,B" below ${info.channels}`);
-      }
-      colocPair = pair;
-    }
-    coloc = colocPair;
-    let custom = null;
-    if (oc.custom !== null) {
-      try {
-        custom = await loadCustomFeatures(oc.custom);
-      } catch (e) {
-        await source.close();
-        throw e;
-      }
-    }
-    measurer = new ObjectMeasurer(info.width, info.height, {
-      labels,
-      segment: {
-        sigma: oc.sigma,
-        method: oc.method,
-        window: oc.sauvolaWindow,
-        k: oc.sauvolaK,
-        r: oc.sauvolaR ?? undefined,
-        connectivity: oc.connectivity === '8' ? 2 : 1,
-        minArea: oc.minArea,
-        maxArea: oc.maxArea ?? Infinity,
-        excludeBorder: oc.excludeBorder,
-      },
-      quartilesEvery: oc.quartilesEvery,
-      traceOf: config.traces.of,
-      traces: {
-        tauMs: config.traces.tau * 1000,
-        baseline: config.traces.baseline,
-        baselineWindowMs: config.traces.baselineWindow * 1000,
-        baselinePercentile: config.traces.baselinePercentile,
-        eventK: config.traces.eventK,
-        refractoryMs: config.traces.refractory * 1000,
-      },
-      colocalization: colocPair === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
-      custom,
-    });
-  }
   const mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), opts.kernels, () =>
     performance.now(),
   );
