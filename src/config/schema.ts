@@ -51,7 +51,8 @@ export const OPTIONS = {
   'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
   'tiff.maxPixels': { kind: { type: 'number', min: 1, integer: true }, default: 2 ** 28 },
   'localCorrelation.block': { kind: { type: 'number', min: 0, max: 4096, integer: true }, default: 32 },
-  'objects.mode': { kind: { type: 'enum', values: ['fixed', 'none'] }, default: 'fixed' },
+  'objects.mode': { kind: { type: 'enum', values: ['fixed', 'tracked', 'none'] }, default: 'fixed' },
+  'objects.maxDisplacement': { kind: { type: 'number', min: 0, max: 10000 }, default: 10 },
   'objects.labels': { kind: { type: 'string', nullable: true }, default: null },
   'objects.channel': { kind: { type: 'channel' }, default: 0 },
   'objects.method': { kind: { type: 'enum', values: ['otsu', 'sauvola'] }, default: 'otsu' },
@@ -126,7 +127,8 @@ export interface Config {
     refractory: number;
   };
   objects: {
-    mode: 'fixed' | 'none';
+    mode: 'fixed' | 'tracked' | 'none';
+    maxDisplacement: number;
     labels: string | null;
     channel: number | 'luminance';
     method: 'otsu' | 'sauvola';

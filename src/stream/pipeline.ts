@@ -5,9 +5,11 @@ import { InputError } from '../errors.js';
 import { readImageFile } from '../ingest/tiff.js';
 import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
 import type { LabelArray } from '../kernels/objectIndex.js';
+import type { SegmentOptions } from '../kernels/segment.js';
 import { IntensityFeatures } from '../kernels/features/intensity.js';
 import { LocalCorrelation } from '../kernels/localCorrelation.js';
 import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
+import { TrackedObjects } from '../kernels/trackedObjects.js';
 import { loadCustomFeatures } from './customFeatures.js';
 import type { Hub } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
@@ -109,16 +111,36 @@ function framesOf(source: FrameSource, info: SourceInfo, cfg: Config, live: Live
   return pacedReplay(source.frames(), factor, () => performance.now());
 }
 
+function segmentOptions(oc: Config['objects']): SegmentOptions {
+  return {
+    sigma: oc.sigma,
+    method: oc.method,
+    window: oc.sauvolaWindow,
+    k: oc.sauvolaK,
+    r: oc.sauvolaR ?? undefined,
+    connectivity: oc.connectivity === '8' ? 2 : 1,
+    minArea: oc.minArea,
+    maxArea: oc.maxArea ?? Infinity,
+    excludeBorder: oc.excludeBorder,
+  };
+}
+
 /** The objects stage as configured (null: no objects), checked against the source before anything is published. */
-async function prepareObjects(config: Config, info: SourceInfo): Promise<{ measurer: ObjectMeasurer; coloc: [number, number] | null } | null> {
+async function prepareObjects(
+  config: Config,
+  info: SourceInfo,
+): Promise<{ measurer: ObjectMeasurer | null; tracked: TrackedObjects | null; coloc: [number, number] | null } | null> {
   const oc = config.objects;
-  if (oc.mode !== 'fixed') return null;
+  if (oc.mode === 'none') return null;
+  if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
+    throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
+  }
+  if (oc.mode === 'tracked') {
+    return { measurer: null, tracked: new TrackedObjects(info.width, info.height, segmentOptions(oc), oc.maxDisplacement), coloc: null };
+  }
   const known = IntensityFeatures.names(true);
   if (config.traces.of !== null && !known.includes(config.traces.of)) {
     throw new InputError(`option traces.of: ${config.traces.of} is not allowed; expected one of ${known.join(', ')} (or null)`);
-  }
-  if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
-    throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
   }
   const labels = oc.labels === null ? null : await loadLabels(oc.labels, info, config.tiff.maxPixels);
   const cc = config.colocalization;
@@ -134,17 +156,7 @@ async function prepareObjects(config: Config, info: SourceInfo): Promise<{ measu
   const custom = oc.custom === null ? null : await loadCustomFeatures(oc.custom);
   const measurer = new ObjectMeasurer(info.width, info.height, {
     labels,
-    segment: {
-      sigma: oc.sigma,
-      method: oc.method,
-      window: oc.sauvolaWindow,
-      k: oc.sauvolaK,
-      r: oc.sauvolaR ?? undefined,
-      connectivity: oc.connectivity === '8' ? 2 : 1,
-      minArea: oc.minArea,
-      maxArea: oc.maxArea ?? Infinity,
-      excludeBorder: oc.excludeBorder,
-    },
+    segment: segmentOptions(oc),
     quartilesEvery: oc.quartilesEvery,
     traceOf: config.traces.of,
     traces: {
@@ -158,7 +170,7 @@ async function prepareObjects(config: Config, info: SourceInfo): Promise<{ measu
     colocalization: coloc === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
     custom,
   });
-  return { measurer, coloc };
+  return { measurer, tracked: null, coloc };
 }
 
 export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummary> {
@@ -178,6 +190,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     throw e;
   }
   const measurer = objects?.measurer ?? null;
+  const tracked = objects?.tracked ?? null;
   const coloc = objects?.coloc ?? null;
   const oc = config.objects;
   hub.publish('meta', {
@@ -238,9 +251,17 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
       msg.localCorrelation = { median: round6(lc.median), p10: round6(lc.p10) };
       hub.publish('heatmap', { type: 'heatmap', seq: f.seq, block, cols: local.cols, rows: local.rows, r: Array.from(local.map, (v) => round6(v)) });
     }
+    // Tracked objects change from frame to frame: a segmentation line (before the frame it applies
+    // to, as in fixed mode) whenever tracks are born or die.
+    const tr = tracked ? tracked.measure(registeredPlane(r, oc.channel), f.t) : null;
+    if (tr?.changed) {
+      const shape = { AreaShape_Area: tr.features.AreaShape_Area, AreaShape_Center_X: tr.features.AreaShape_Center_X, AreaShape_Center_Y: tr.features.AreaShape_Center_Y };
+      hub.publish('segmentation', { type: 'segmentation', seq: f.seq, count: tr.ids.length, ids: Array.from(tr.ids), births: tr.births, deaths: tr.deaths, features: featuresToJson(shape) });
+    }
     frames++;
     counters.processed = frames;
     hub.publish('frame', msg);
+    if (tr) hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(tr.ids), features: featuresToJson(tr.features) });
     if (measurer?.ready) {
       const o = measurer.measure(registeredPlane(r, oc.channel), f.t, coloc ? [r.registered[coloc[0]], r.registered[coloc[1]]] : undefined, f.seq);
       hub.publish('objects', { type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) });

@@ -254,6 +254,32 @@ describe('objects in fixed mode', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('tracks the objects of every registered frame in tracked mode', async () => {
+    const r = await run((c) => {
+      c.template.frames = 10;
+      c.objects.mode = 'tracked';
+    });
+    expect(r.objects).toHaveLength(N);
+    // The simulated cells do not move once registered: the tracks found on the first frame last,
+    // with speeds of a fraction of a pixel per frame (noise), and a segmentation line only when
+    // the set of tracks changes.
+    const first = r.seg[0] as unknown as Objects & { births: number[] };
+    expect(first.seq).toBe(0);
+    expect(first.births).toEqual(first.ids);
+    // Some cells blink below the threshold for a while and come back as new tracks (no gap closing).
+    const persistent = first.ids.filter((id) => r.objects.every((o) => o.ids.includes(id)));
+    console.log(`tracked | ${first.ids.length} tracks on frame 0, ${persistent.length} through all ${N} frames, ${r.seg.length} segmentation lines`);
+    expect(persistent.length).toBeGreaterThanOrEqual(first.ids.length / 2);
+    const fps = 30;
+    for (const o of r.objects.slice(1)) {
+      for (const id of persistent) {
+        const k = o.ids.indexOf(id);
+        expect(o.features.Track_Speed[k] as number).toBeLessThan(0.5 * fps);
+      }
+    }
+    expect(r.seg.length).toBeLessThan(N / 2);
+  });
+
   it('publishes nothing about objects with objects.mode none', async () => {
     const r = await run((c) => {
       c.template.frames = 10;
