@@ -8,10 +8,16 @@ import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
 import { InputError } from '../errors.js';
 import { type BackendChoice, selectBackend } from '../stream/backend.js';
 import { benchReplay } from './benchReplay.js';
+import { benchObjects } from './benchObjects.js';
 
 /**
  * `scopestream bench`: one JSON line per case (median and p90 of ≥ 30 timed
  * runs after warm-up), on frames from the simulated microscope.
+ *
+ * Object-measurement cases (intensity, intensity_quartiles, colocalization,
+ * local_correlation, segment_template, objects_frame; src/cli/benchObjects.ts)
+ * run at 512×512 by default, or at the --size given. SCOPESTREAM_BENCH_CASES=objects
+ * runs only those (=registration: only the registration cases and replay).
  */
 export interface BenchOptions {
   size?: string;
@@ -72,7 +78,11 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     process.stdout.write((opts.json ? JSON.stringify(line) : humanLine(line)) + '\n');
   };
 
-  for (const [w, h] of sizes) {
+  const only = process.env.SCOPESTREAM_BENCH_CASES ?? '';
+  if (only !== '' && only !== 'objects' && only !== 'registration') {
+    throw new InputError(`SCOPESTREAM_BENCH_CASES=${only}: expected objects or registration`);
+  }
+  for (const [w, h] of only === 'objects' ? [] : sizes) {
     const sim = new SyntheticMicroscope(parseSyntheticUri(`synthetic:?width=${w}&height=${h}&seed=3`));
     const frames = Array.from({ length: 8 }, () => sim.nextFrame());
     const planes = frames.map((f) => Float32Array.from(f.data));
@@ -100,7 +110,11 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     print({ case: 'frame', size, ...stats(time(runs, (i) => mc.push(frames[i % 8], sink))) });
     mc.dispose();
   }
-  if (!opts.size) {
+  if (only !== 'registration') {
+    const [ow, oh] = opts.size ? sizes[0] : [512, 512];
+    benchObjects(backend, ow, oh, runs, time, stats, print);
+  }
+  if (!opts.size && only !== 'objects') {
     print(await benchReplay(backend, false));
     print(await benchReplay(backend, true));
   }
@@ -108,6 +122,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
 }
 
 function humanLine(o: Record<string, unknown>): string {
-  const extra = o.fps !== undefined ? ` ${o.fps} frames/s` : '';
-  return `${String(o.case).padEnd(14)} ${String(o.size).padEnd(10)} median ${o.median_ms} ms  p90 ${o.p90_ms} ms${extra}  (${o.backend})`;
+  let extra = o.fps !== undefined ? ` ${o.fps} frames/s` : '';
+  if (o.objects !== undefined) extra += `  ${o.objects} objects${typeof o.target_ms === 'number' ? `, target ≤ ${o.target_ms} ms` : ''}`;
+  return `${String(o.case).padEnd(26)} ${String(o.size).padEnd(10)} median ${o.median_ms} ms  p90 ${o.p90_ms} ms${extra}  (${o.backend})`;
 }

@@ -60,6 +60,15 @@ export class IntensityFeatures {
   private readonly counts: Int32Array;
   private readonly keys: Int32Array;
   private readonly keys2: Int32Array;
+  /** Float path: the gathered float32 values and their bits (same buffer). */
+  private readonly fvals: Float32Array;
+  private readonly fbits: Int32Array;
+  private readonly oneVal = new Float32Array(1);
+  private readonly oneBits = new Int32Array(this.oneVal.buffer);
+  /** floatQuartiles: write cursor of each marked bucket (−1: not marked), and the marked buckets. */
+  private readonly cursor = new Int32Array((1 << BUCKET_BITS) + 1).fill(-1);
+  private readonly marked = new Int32Array(6);
+  private nMarked = 0;
   // Columns, held directly so that compute() does no property lookups by string.
   private readonly cInt: Float64Array;
   private readonly cMean: Float64Array;
@@ -147,6 +156,8 @@ export class IntensityFeatures {
     this.counts = new Int32Array(1 << 16); // counting tables (≤ 2^16 bins)
     this.keys = new Int32Array(this.quartiles ? maxSize : 0);
     this.keys2 = new Int32Array(this.quartiles ? maxSize : 0);
+    this.fvals = new Float32Array(this.quartiles ? maxSize : 0);
+    this.fbits = new Int32Array(this.fvals.buffer);
   }
 
   /**
@@ -210,13 +221,25 @@ export class IntensityFeatures {
         this.cDisp[k] = NaN;
       } else {
         const mean = sum / n;
-        // Pass 2: Σ(x − mean)² (two-pass variance, population).
+        // Pass 2: Σ(x − mean)² (two-pass variance, population); with quartiles, also gathers the finite values.
         let ss = 0;
-        for (let p = a; p < b; p++) {
-          const v = image[pixels[p]];
-          if (v - v !== 0) continue;
-          const d = v - mean;
-          ss += d * d;
+        if (quartiles) {
+          const fv = this.fvals;
+          let m = 0;
+          for (let p = a; p < b; p++) {
+            const v = image[pixels[p]];
+            if (v - v !== 0) continue;
+            fv[m++] = v;
+            const d = v - mean;
+            ss += d * d;
+          }
+        } else {
+          for (let p = a; p < b; p++) {
+            const v = image[pixels[p]];
+            if (v - v !== 0) continue;
+            const d = v - mean;
+            ss += d * d;
+          }
         }
         this.cInt[k] = sum;
         this.cMean[k] = mean;
@@ -282,7 +305,9 @@ export class IntensityFeatures {
    * Up to SMALL values: insertion sort. Larger objects of integer images:
    * counting / two-pass radix sort of x − min (no data-dependent branches); the
    * MAD then comes from merging the deviations on both sides of the median.
-   * Larger objects of float images: in-place selection, MAD by a second selection.
+   * Larger objects of float32 images: bucket selection (floatQuartiles); skewed
+   * objects (a crowded bucket, all values equal): in-place selection.
+   * Selection: MAD by a second selection.
    */
   private quartilesOf(image: IntensityImage, k: number, n: number): void {
     if (n === 0) {
@@ -302,6 +327,10 @@ export class IntensityFeatures {
       const keys = this.radixSort(image, a, b, n, lo, this.cMax[k] | 0);
       for (let j = 0; j < n; j++) s[j] = keys[j] + lo;
       this.fromSorted(s, k, n);
+      return;
+    }
+    if (n > SMALL && image instanceof Float32Array) {
+      if (!this.floatQuartiles(n, k)) this.bySelection(k, n);
       return;
     }
     let m = 0;
@@ -374,6 +403,149 @@ export class IntensityFeatures {
       src[counts[size + (key >>> d)]++] = key;
     }
     return src;
+  }
+
+  /**
+   * Median, quartiles and MAD of object k's n finite values of a float32 image
+   * (gathered into fvals by compute), without sorting them all (docs/features.md, "Performance").
+   * One pass puts the values into 2^d (≈ n … 2n) equal-width buckets
+   * ⌊(x − min)·scale⌋, monotone in x (floating-point rounding is monotone), and
+   * counts them; the bucket starts give each bucket's ranks. A second pass
+   * scatters only the values of the buckets that hold the ranks needed
+   * (quartiles, median, the next rank of each) to their global positions, as
+   * int32 keys b ^ ((b >> 31) & 0x7fffffff) of their bits b (float order, −0
+   * before +0 as TypedArray sort), sorted there by insertion. The MAD likewise,
+   * over the float64 deviations |x − median| (max: at the min or the max). The
+   * values picked are exactly those of a full sort. Returns false when a needed
+   * bucket holds more than BUCKET_MAX values (skewed values, all values equal):
+   * scratch then holds the values and the caller selects instead. Allocates nothing.
+   */
+  private floatQuartiles(n: number, k: number): boolean {
+    const fv = this.fvals;
+    const fb = this.fbits;
+    const bk = this.keys;
+    const sorted = this.keys2;
+    const counts = this.counts;
+    const s = this.scratch;
+    const vmin = this.cMin[k];
+    const vmax = this.cMax[k];
+    const last = n - 1;
+    const pm = last * 0.5;
+    const mid = Math.floor(pm);
+    const pl = last * 0.25;
+    const il = Math.floor(pl);
+    const pu = last * 0.75;
+    const iu = Math.floor(pu);
+    const d = Math.min(32 - Math.clz32(n), BUCKET_BITS);
+    const size = 1 << d;
+    const top = size - 1;
+    if (!(vmax > vmin)) return this.unsorted(n);
+    let scale = size / (vmax - vmin);
+    counts.fill(0, 0, size + 1);
+    // The finite values were gathered into fvals (compute, pass 2).
+    for (let j = 0; j < n; j++) {
+      const t = ((fv[j] - vmin) * scale) | 0;
+      const c = t < top ? t : top;
+      bk[j] = c;
+      counts[c]++;
+    }
+    if (!this.markRanks(size, il, il < last ? il + 1 : il, mid, mid < last ? mid + 1 : mid, iu, iu < last ? iu + 1 : iu)) return this.unsorted(n);
+    const cursor = this.cursor;
+    for (let j = 0; j < n; j++) {
+      const q = cursor[bk[j]];
+      if (q < 0) continue;
+      cursor[bk[j]] = q + 1;
+      const bits = fb[j];
+      sorted[q] = bits ^ ((bits >> 31) & 0x7fffffff);
+    }
+    for (let t = 0; t < this.nMarked; t++) {
+      const c = this.marked[t];
+      cursor[c] = -1;
+      insertionSortInt(sorted, counts[c], counts[c + 1] - 1);
+    }
+    const l0 = this.decode(sorted[il]);
+    const l1 = this.decode(sorted[il < last ? il + 1 : il]);
+    const m0 = this.decode(sorted[mid]);
+    const m1 = this.decode(sorted[mid < last ? mid + 1 : mid]);
+    const u0 = this.decode(sorted[iu]);
+    const u1 = this.decode(sorted[iu < last ? iu + 1 : iu]);
+    const median = lerp(m0, m1, pm - mid);
+    // Deviations (float64, as the sort-based path computes them); the largest is at the min or the max.
+    const dmax = Math.max(Math.abs(vmax - median), Math.abs(vmin - median));
+    let d0 = 0;
+    let d1 = 0;
+    if (dmax > 0) {
+      scale = size / dmax;
+      counts.fill(0, 0, size + 1);
+      for (let j = 0; j < n; j++) {
+        const dev = Math.abs(fv[j] - median);
+        s[j] = dev;
+        const t = (dev * scale) | 0;
+        const c = t < top ? t : top;
+        bk[j] = c;
+        counts[c]++;
+      }
+      if (!this.markRanks(size, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return this.unsorted(n);
+      const ds = this.scratch2;
+      for (let j = 0; j < n; j++) {
+        const q = cursor[bk[j]];
+        if (q < 0) continue;
+        cursor[bk[j]] = q + 1;
+        ds[q] = s[j];
+      }
+      for (let t = 0; t < this.nMarked; t++) {
+        const c = this.marked[t];
+        cursor[c] = -1;
+        insertionSort(ds, counts[c], counts[c + 1] - 1);
+      }
+      d0 = ds[mid];
+      d1 = mid < last ? ds[mid + 1] : d0;
+    }
+    this.cMed[k] = median;
+    this.cLq[k] = lerp(l0, l1, pl - il);
+    this.cUq[k] = lerp(u0, u1, pu - iu);
+    this.cMad[k] = lerp(d0, d1, pm - mid);
+    return true;
+  }
+
+  /** Fallback of floatQuartiles: the n finite values (in fvals) into scratch, unsorted; returns false. */
+  private unsorted(n: number): boolean {
+    const s = this.scratch;
+    const fv = this.fvals;
+    for (let j = 0; j < n; j++) s[j] = fv[j];
+    return false;
+  }
+
+  /**
+   * Turns counts[0 … size] into bucket starts and marks the buckets that hold
+   * the ranks r0 ≤ … ≤ r5: cursor[c] = start of c (else −1), listed in marked.
+   * False (nothing marked) if one of them holds more than BUCKET_MAX values.
+   */
+  private markRanks(size: number, r0: number, r1: number, r2: number, r3: number, r4: number, r5: number): boolean {
+    const counts = this.counts;
+    let acc = 0;
+    for (let c = 0; c <= size; c++) {
+      const t = counts[c];
+      counts[c] = acc;
+      acc += t;
+    }
+    this.nMarked = 0;
+    let c = 0;
+    for (let t = 0; t < 6; t++) {
+      const r = t === 0 ? r0 : t === 1 ? r1 : t === 2 ? r2 : t === 3 ? r3 : t === 4 ? r4 : r5;
+      while (counts[c + 1] <= r) c++;
+      if (this.nMarked > 0 && this.marked[this.nMarked - 1] === c) continue;
+      if (counts[c + 1] - counts[c] > BUCKET_MAX) return false;
+      this.marked[this.nMarked++] = c;
+    }
+    for (let t = 0; t < this.nMarked; t++) this.cursor[this.marked[t]] = counts[this.marked[t]];
+    return true;
+  }
+
+  /** The float32 value (as float64) of an order key b ^ ((b >> 31) & 0x7fffffff). */
+  private decode(key: number): number {
+    this.oneBits[0] = key ^ ((key >> 31) & 0x7fffffff);
+    return this.oneVal[0];
   }
 
   /** Quantiles of sorted s[0 … n); MAD by merging |x − median| from the median outwards. */
@@ -469,6 +641,22 @@ export class IntensityFeatures {
 
 /** Objects of at most this many finite values are sorted by insertion. */
 const SMALL = 48;
+/** Float32 path: when a bucket to sort holds more than this many values, selection is used instead. */
+const BUCKET_MAX = 48;
+/** Float32 path: at most 2^BUCKET_BITS buckets. */
+const BUCKET_BITS = 15;
+
+function insertionSortInt(s: Int32Array, lo: number, hi: number): void {
+  for (let i = lo + 1; i <= hi; i++) {
+    const v = s[i];
+    let j = i - 1;
+    while (j >= lo && s[j] > v) {
+      s[j + 1] = s[j];
+      j--;
+    }
+    s[j + 1] = v;
+  }
+}
 
 function insertionSort(s: Float64Array, lo: number, hi: number): void {
   for (let i = lo + 1; i <= hi; i++) {

@@ -204,6 +204,61 @@ describe('IntensityFeatures edge cases', () => {
     }
   });
 
+  it('float32 quantiles by buckets equal a sort-based reference (ties, outliers, negatives, NaN/Inf, large objects)', () => {
+    const w = 256;
+    const h = 256;
+    let seed = 777;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    const lerp = (a: number, b: number, t: number) => (t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t);
+    const q = (s: number[], p: number) => {
+      const pos = (s.length - 1) * p;
+      const i = Math.floor(pos);
+      return lerp(s[i], s[Math.min(i + 1, s.length - 1)], pos - i);
+    };
+    // Object sizes from 49 (just above insertion sort) to 40 000 (more than 2^15 buckets' worth).
+    const labels = new Int32Array(w * h);
+    let next = 0;
+    let id = 0;
+    for (const size of [49, 50, 63, 64, 65, 100, 169, 373, 500, 1000, 1500, 3000, 6000, 12000]) {
+      id++;
+      for (let j = 0; j < size; j++) labels[next++] = id;
+    }
+    id++;
+    while (next < w * h) labels[next++] = id; // the rest: one object of ≈ 40 000 pixels
+    const index = buildObjectIndex(labels, w, h);
+    const f = new IntensityFeatures(index);
+    const kinds: ((i: number) => number)[] = [
+      () => 100 + rand() * 3000, // smooth
+      () => Math.floor(rand() * 12) * 0.5, // few distinct values, many ties
+      () => (rand() < 0.01 ? 1e30 : 50 + rand()), // far outliers: crowded buckets → selection
+      () => (rand() - 0.5) * 1e-3 * 10 ** Math.floor(rand() * 8), // negatives, many magnitudes
+      () => (rand() < 0.05 ? NaN : rand() < 0.05 ? -Infinity : rand() < 0.05 ? Infinity : rand() * 7), // non-finite left out
+      () => 3.25, // all equal
+      () => (rand() < 0.5 ? 0 : 65535), // two values
+      (i) => (i % 97) * 1.5 + Math.fround(rand()), // warped-like: non-integer, clustered
+    ];
+    for (const kind of kinds) {
+      const img = new Float32Array(w * h);
+      for (let i = 0; i < img.length; i++) img[i] = kind(i);
+      f.compute(img);
+      for (let k = 0; k < index.count; k++) {
+        const v: number[] = [];
+        for (let p = index.offsets[k]; p < index.offsets[k + 1]; p++) {
+          const x = img[index.pixels[p]];
+          if (Number.isFinite(x)) v.push(x);
+        }
+        v.sort((a, b) => a - b);
+        const med = q(v, 0.5);
+        const where = `kind ${kinds.indexOf(kind)}, object ${k} (${v.length} values)`;
+        expect(f.columns.Intensity_MedianIntensity[k], where).toBe(med);
+        expect(f.columns.Intensity_LowerQuartileIntensity[k], where).toBe(q(v, 0.25));
+        expect(f.columns.Intensity_UpperQuartileIntensity[k], where).toBe(q(v, 0.75));
+        const d = v.map((x) => Math.abs(x - med)).sort((a, b) => a - b);
+        expect(f.columns.Intensity_MADIntensity[k], where).toBe(q(d, 0.5));
+      }
+    }
+  });
+
   it('compute twice gives identical results (no state leak), also after another image', () => {
     const c = golden.cases.find((c) => c.name === 'synthetic-float32') as Case;
     const labels = decodeRle(c.labelsRle, c.width * c.height);
@@ -240,7 +295,7 @@ describe('IntensityFeatures edge cases', () => {
 
   it('compute and its helpers contain no allocation (no new, no array literal, no closure)', () => {
     const proto = IntensityFeatures.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-    for (const name of ['compute', 'quartilesOf', 'radixSort', 'fromSorted', 'bySelection']) {
+    for (const name of ['compute', 'quartilesOf', 'radixSort', 'fromSorted', 'bySelection', 'floatQuartiles', 'markRanks', 'decode', 'unsorted']) {
       const src = proto[name].toString();
       // Argument errors are thrown before any work; only their path allocates.
       const body = src.slice(src.indexOf('{')).replace(/throw new RangeError\([^;]*\);/g, '');
