@@ -24,6 +24,12 @@ export class LocalCorrelation {
   private readonly stt: Float64Array;
   private readonly n: Float64Array;
   private readonly sorted: Float64Array;
+  /** The template's Σt, Σt², count over its finite pixels, per block (centred values). */
+  private readonly tSum: Float64Array;
+  private readonly tSumSq: Float64Array;
+  private readonly tCount: Float64Array;
+  /** Blocks of the current frame with a non-finite pixel, summed pixel by pixel. */
+  private readonly dirty: Uint8Array;
   private hasTemplate = false;
 
   constructor(
@@ -46,6 +52,43 @@ export class LocalCorrelation {
     this.stt = new Float64Array(nb);
     this.n = new Float64Array(nb);
     this.sorted = new Float64Array(nb);
+    this.tSum = new Float64Array(nb);
+    this.tSumSq = new Float64Array(nb);
+    this.tCount = new Float64Array(nb);
+    this.dirty = new Uint8Array(nb);
+  }
+
+  /** Block b's sums over the pixels finite in both images. */
+  private sumBlock(frame: ArrayLike<number>, b: number): void {
+    const { width, height, block, cols, centred } = this;
+    const by = Math.floor(b / cols);
+    const bx = b - by * cols;
+    const m = this.tMean[b];
+    let a = 0;
+    let aa = 0;
+    let at = 0;
+    let t = 0;
+    let tt = 0;
+    let k = 0;
+    for (let y = by * block; y < Math.min(height, (by + 1) * block); y++) {
+      for (let i = y * width + bx * block, end = y * width + Math.min(width, (bx + 1) * block); i < end; i++) {
+        const tv = centred[i];
+        const fv = frame[i] - m;
+        if (fv * 0 !== 0 || tv * 0 !== 0) continue;
+        a += fv;
+        aa += fv * fv;
+        at += fv * tv;
+        t += tv;
+        tt += tv * tv;
+        k++;
+      }
+    }
+    this.sf[b] = a;
+    this.sff[b] = aa;
+    this.sft[b] = at;
+    this.st[b] = t;
+    this.stt[b] = tt;
+    this.n[b] = k;
   }
 
   /** Caches the template centred on its block means (non-finite template pixels stay NaN). */
@@ -72,36 +115,62 @@ export class LocalCorrelation {
         centred[i] = Number.isFinite(v) ? v - tMean[rowBlock + this.blockOf[x]] : NaN;
       }
     }
+    this.tSum.fill(0);
+    this.tSumSq.fill(0);
+    this.tCount.fill(0);
+    for (let y = 0; y < height; y++) {
+      const rowBlock = Math.floor(y / block) * cols;
+      for (let x = 0; x < width; x++) {
+        const c = centred[y * width + x];
+        if (c !== c) continue;
+        const b = rowBlock + this.blockOf[x];
+        this.tSum[b] += c;
+        this.tSumSq[b] += c * c;
+        this.tCount[b]++;
+      }
+    }
     this.hasTemplate = true;
   }
 
   /** r per block of `frame` against the template; returns the median and 10th percentile of the finite r. */
   compute(frame: ArrayLike<number>): { median: number; p10: number } {
     if (!this.hasTemplate) throw new Error('LocalCorrelation.compute called before setTemplate');
-    const { width, height, block, cols, tMean, centred, sf, sff, sft, st, stt, n, blockOf } = this;
+    const { width, height, block, cols, tMean, centred, sf, sff, sft, st, stt, n } = this;
+    // Row by row, block by block, the sums of a block's stretch of a row in locals. The template's
+    // own sums per block are cached (setTemplate), so a frame adds only Σf, Σf², Σft: without a
+    // test per pixel, since a NaN or ±Infinity (the warp's border, a bad pixel) poisons the sums,
+    // and such a block is then summed again pixel by pixel, leaving those pixels out.
     sf.fill(0);
     sff.fill(0);
     sft.fill(0);
-    st.fill(0);
-    stt.fill(0);
-    n.fill(0);
+    const dirty = this.dirty;
+    dirty.fill(0);
     for (let y = 0; y < height; y++) {
       const rowBlock = Math.floor(y / block) * cols;
       const row = y * width;
-      for (let x = 0; x < width; x++) {
-        const tv = centred[row + x];
-        const b = rowBlock + blockOf[x];
-        const fv = frame[row + x] - tMean[b];
-        // NaN in either image (border of the warp, bad pixels) leaves the pair out.
-        if (!(fv === fv && tv === tv) || fv === Infinity || fv === -Infinity) continue;
-        sf[b] += fv;
-        sff[b] += fv * fv;
-        sft[b] += fv * tv;
-        st[b] += tv;
-        stt[b] += tv * tv;
-        n[b]++;
+      for (let bx = 0; bx < cols; bx++) {
+        const b = rowBlock + bx;
+        if (dirty[b]) continue;
+        const m = tMean[b];
+        let a = 0;
+        let aa = 0;
+        let at = 0;
+        for (let i = row + bx * block, end = row + Math.min(width, (bx + 1) * block); i < end; i++) {
+          const fv = frame[i] - m;
+          a += fv;
+          aa += fv * fv;
+          at += fv * centred[i];
+        }
+        if (at * 0 !== 0 || aa * 0 !== 0) dirty[b] = 1;
+        sf[b] += a;
+        sff[b] += aa;
+        sft[b] += at;
       }
     }
+    st.set(this.tSum);
+    stt.set(this.tSumSq);
+    n.set(this.tCount);
+    for (let b = 0; b < dirty.length; b++) if (dirty[b]) this.sumBlock(frame, b);
     let m = 0;
     for (let b = 0; b < this.map.length; b++) {
       const k = n[b];
