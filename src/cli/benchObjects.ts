@@ -1,4 +1,5 @@
 import { defaultConfig } from '../config/schema.js';
+import { segmentOptions, traceOptions } from '../stream/pipeline.js';
 import { ColocalizationFeatures } from '../kernels/features/colocalization.js';
 import { IntensityFeatures } from '../kernels/features/intensity.js';
 import { computeShape } from '../kernels/features/shape.js';
@@ -6,7 +7,7 @@ import { LocalCorrelation } from '../kernels/localCorrelation.js';
 import { type MotionOptions, MotionCorrector } from '../kernels/motionCorrector.js';
 import { buildObjectIndex } from '../kernels/objectIndex.js';
 import { type ObjectsOptions, ObjectMeasurer } from '../kernels/objectMeasurer.js';
-import { type SegmentOptions, Segmenter } from '../kernels/segment.js';
+import { Segmenter } from '../kernels/segment.js';
 import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
 import type { Frame } from '../ingest/frame.js';
 import { motionOptions } from '../stream/pipeline.js';
@@ -35,31 +36,12 @@ type Stats = (samples: number[]) => { median_ms: number; p90_ms: number };
 /** Segmentation and measurement options of the pipeline's defaults (src/stream/pipeline.ts). */
 export function defaultObjectsOptions(): ObjectsOptions {
   const cfg = defaultConfig();
-  const oc = cfg.objects;
-  const segment: SegmentOptions = {
-    sigma: oc.sigma,
-    method: oc.method,
-    window: oc.sauvolaWindow,
-    k: oc.sauvolaK,
-    r: oc.sauvolaR ?? undefined,
-    connectivity: oc.connectivity === '8' ? 2 : 1,
-    minArea: oc.minArea,
-    maxArea: oc.maxArea ?? Infinity,
-    excludeBorder: oc.excludeBorder,
-  };
   return {
     labels: null,
-    segment,
+    segment: segmentOptions(cfg.objects),
     quartilesEvery: 1,
     traceOf: cfg.traces.of,
-    traces: {
-      tauMs: cfg.traces.tau * 1000,
-      baseline: cfg.traces.baseline,
-      baselineWindowMs: cfg.traces.baselineWindow * 1000,
-      baselinePercentile: cfg.traces.baselinePercentile,
-      eventK: cfg.traces.eventK,
-      refractoryMs: cfg.traces.refractory * 1000,
-    },
+    traces: traceOptions(cfg.traces),
     colocalization: null,
   };
 }

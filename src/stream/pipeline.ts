@@ -5,6 +5,7 @@ import { InputError } from '../errors.js';
 import { readImageFile } from '../ingest/tiff.js';
 import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
 import type { LabelArray } from '../kernels/objectIndex.js';
+import type { TraceOptions } from '../kernels/features/traces.js';
 import type { SegmentOptions } from '../kernels/segment.js';
 import { IntensityFeatures } from '../kernels/features/intensity.js';
 import { LocalCorrelation } from '../kernels/localCorrelation.js';
@@ -111,7 +112,7 @@ function framesOf(source: FrameSource, info: SourceInfo, cfg: Config, live: Live
   return pacedReplay(source.frames(), factor, () => performance.now());
 }
 
-function segmentOptions(oc: Config['objects']): SegmentOptions {
+export function segmentOptions(oc: Config['objects']): SegmentOptions {
   return {
     sigma: oc.sigma,
     method: oc.method,
@@ -122,6 +123,18 @@ function segmentOptions(oc: Config['objects']): SegmentOptions {
     minArea: oc.minArea,
     maxArea: oc.maxArea ?? Infinity,
     excludeBorder: oc.excludeBorder,
+  };
+}
+
+/** Time-series options from the config's seconds to the kernel's milliseconds. */
+export function traceOptions(t: Config['traces']): TraceOptions {
+  return {
+    tauMs: t.tau * 1000,
+    baseline: t.baseline,
+    baselineWindowMs: t.baselineWindow * 1000,
+    baselinePercentile: t.baselinePercentile,
+    eventK: t.eventK,
+    refractoryMs: t.refractory * 1000,
   };
 }
 
@@ -159,14 +172,7 @@ async function prepareObjects(
     segment: segmentOptions(oc),
     quartilesEvery: oc.quartilesEvery,
     traceOf: config.traces.of,
-    traces: {
-      tauMs: config.traces.tau * 1000,
-      baseline: config.traces.baseline,
-      baselineWindowMs: config.traces.baselineWindow * 1000,
-      baselinePercentile: config.traces.baselinePercentile,
-      eventK: config.traces.eventK,
-      refractoryMs: config.traces.refractory * 1000,
-    },
+    traces: traceOptions(config.traces),
     colocalization: coloc === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
     custom,
   });
