@@ -19,6 +19,12 @@ export class Hub {
     return () => this.subs.delete(entry);
   }
 
+  /** Whether anyone listens to `topic`: lets a producer skip building a message nobody reads. */
+  wants(topic: Topic): boolean {
+    for (const s of this.subs) if (s.topics === null || s.topics.has(topic)) return true;
+    return false;
+  }
+
   publish(topic: Topic, msg: Message): void {
     for (const s of this.subs) {
       if (s.topics === null || s.topics.has(topic)) s.fn(topic, msg);

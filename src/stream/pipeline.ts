@@ -255,7 +255,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     if (local) {
       const lc = local.compute(registeredPlane(r, config.registration.channel));
       msg.localCorrelation = { median: round6(lc.median), p10: round6(lc.p10) };
-      hub.publish('heatmap', { type: 'heatmap', seq: f.seq, block, cols: local.cols, rows: local.rows, r: Array.from(local.map, (v) => round6(v)) });
+      if (hub.wants('heatmap')) {
+        hub.publish('heatmap', { type: 'heatmap', seq: f.seq, block, cols: local.cols, rows: local.rows, r: Array.from(local.map, (v) => round6(v)) });
+      }
     }
     // Tracked objects change from frame to frame: a segmentation line (before the frame it applies
     // to, as in fixed mode) whenever tracks are born or die.

@@ -25,11 +25,12 @@ interface Objects {
 }
 
 async function run(edit: Parameters<typeof replayThroughPipeline>[1], source = uri) {
-  const hub: { seg: Message[]; objects: Objects[]; events: Message[] } = { seg: [], objects: [], events: [] };
+  const hub: { seg: Message[]; objects: Objects[]; events: Message[]; heatmaps: Message[] } = { seg: [], objects: [], events: [], heatmaps: [] };
   const r = await replayThroughPipeline(source, edit, 'auto', (topic, m) => {
     if (topic === 'segmentation') hub.seg.push(m);
     if (topic === 'objects') hub.objects.push(m as unknown as Objects);
     if (topic === 'event') hub.events.push(m);
+    if (topic === 'heatmap') hub.heatmaps.push(m);
   });
   return { ...r, ...hub };
 }
@@ -81,6 +82,10 @@ describe('objects in fixed mode', () => {
       checked++;
     }
     expect(checked).toBeGreaterThan(0);
+    // The map itself goes out on the heatmap topic, one per frame, 32-px blocks.
+    expect(r.heatmaps).toHaveLength(N);
+    const hm = r.heatmaps[N - 1] as unknown as { seq: number; block: number; cols: number; rows: number; r: (number | null)[] };
+    expect([hm.seq, hm.block, hm.cols, hm.rows, hm.r.length]).toEqual([N - 1, 32, Math.ceil(W / 32), Math.ceil(H / 32), Math.ceil(W / 32) * Math.ceil(H / 32)]);
     // The specimen is rigid here: every frame's blockwise correlation with the template is high.
     for (const f of r.frames) {
       const lc = f.localCorrelation as { median: number; p10: number };
