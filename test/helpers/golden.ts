@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { expect } from 'vitest';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -33,4 +34,23 @@ export function inlineImage(
   for (let i = 0; i < values.length; i++) f[i] = values[i] === null ? NaN : (values[i] as number);
   for (const [i, s] of infs) f[i] = s * Infinity;
   return f;
+}
+
+/**
+ * A feature column against its golden values: null ↔ NaN, numbers within
+ * 1e-9 · max(|want|, floor) (floor 1 for values that are zero up to rounding,
+ * a tiny floor for a purely relative bound).
+ */
+export function expectColumn(name: string, got: Float64Array, want: (number | null)[], ids: number[], floor: number): void {
+  expect(got.length).toBe(want.length);
+  for (let k = 0; k < want.length; k++) {
+    const w = want[k];
+    const g = got[k];
+    const where = `${name} of label ${ids[k]}`;
+    if (w === null) {
+      expect(Number.isNaN(g), `${where}: expected null, got ${g}`).toBe(true);
+    } else {
+      expect(Math.abs(g - w) <= 1e-9 * Math.max(Math.abs(w), floor), `${where}: got ${g}, expected ${w}`).toBe(true);
+    }
+  }
 }

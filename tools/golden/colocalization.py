@@ -32,6 +32,7 @@ import scipy.ndimage
 import scipy.stats
 import skimage
 from skimage import filters, io, measure, morphology
+from common import r17, rle  # noqa: E402  (tools/golden/common.py)
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "test" / "golden" / "colocalization.json"
@@ -41,26 +42,6 @@ NAMES = ["Correlation_Pearson", "Correlation_Slope", "Correlation_M1", "Correlat
          "Correlation_Overlap", "Correlation_K1", "Correlation_K2",
          "Correlation_RWC1", "Correlation_RWC2"]
 FRACTION = 0.15
-
-
-def r17(v):
-    """Floats at full precision (repr round-trips); None / non-finite -> None."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def rle(labels):
-    """Row-major runs [value, length, value, length, ...]."""
-    flat = labels.ravel()
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [flat.size]])
-    out = []
-    for s, e in zip(starts, ends):
-        out += [int(flat[s]), int(e - s)]
-    return out
 
 
 def ratio(num, den):

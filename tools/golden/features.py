@@ -27,6 +27,7 @@ import skimage
 import tifffile
 from scipy import ndimage as ndi
 from skimage import filters, measure, morphology
+from common import r17, rle  # noqa: E402  (tools/golden/common.py)
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "test" / "golden" / "features.json"
@@ -38,30 +39,6 @@ SHAPE = ["AreaShape_Area", "AreaShape_Center_X", "AreaShape_Center_Y",
          "AreaShape_MajorAxisLength", "AreaShape_MinorAxisLength", "AreaShape_Eccentricity",
          "AreaShape_Orientation", "AreaShape_Perimeter", "AreaShape_Solidity",
          "AreaShape_EquivalentDiameter", "AreaShape_FormFactor", "AreaShape_Extent"]
-
-
-def r17(v):
-    """Floats kept at full precision (repr round-trips); non-finite -> None."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def rle(labels):
-    """Row-major runs [value, length, value, length, ...]."""
-    flat = labels.ravel()
-    out = []
-    start = 0
-    n = flat.size
-    while start < n:
-        v = flat[start]
-        end = start + 1
-        while end < n and flat[end] == v:
-            end += 1
-        out += [int(v), end - start]
-        start = end
-    return out
 
 
 def shape_features(labels):

@@ -6,7 +6,7 @@ import {
   ColocalizationFeatures,
   type ColocalizationImage,
 } from '../../../src/kernels/features/colocalization.js';
-import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage } from '../../helpers/golden.js';
+import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage, expectColumn } from '../../helpers/golden.js';
 
 /**
  * Colocalization features against tools/golden/colocalization.py (scipy.stats
@@ -43,22 +43,6 @@ function caseImage(c: Case, src: (number | null)[], infs: [number, number][]): C
   return inlineImage(c.dtype, src, infs);
 }
 
-function expectColumn(name: string, got: Float64Array, want: (number | null)[], ids: number[]): void {
-  expect(got.length).toBe(want.length);
-  for (let k = 0; k < want.length; k++) {
-    const w = want[k];
-    const g = got[k];
-    const where = `${name} of label ${ids[k]}`;
-    if (w === null) {
-      expect(Number.isNaN(g), `${where}: expected null, got ${g}`).toBe(true);
-    } else {
-      expect(Math.abs(g - w) <= 1e-9 * Math.max(Math.abs(w), 1e-300), `${where}: got ${g}, expected ${w}`).toBe(
-        true,
-      );
-    }
-  }
-}
-
 function checkCase(c: Case, ch1: ColocalizationImage, ch2: ColocalizationImage): void {
   const labels = decodeRle(c.labelsRle, c.width * c.height);
   const index = buildObjectIndex(labels, c.width, c.height);
@@ -67,7 +51,7 @@ function checkCase(c: Case, ch1: ColocalizationImage, ch2: ColocalizationImage):
     const f = new ColocalizationFeatures(index, { thresholdFraction: c.thresholdFraction, rwc });
     f.compute(ch1, ch2);
     expect(Object.keys(f.columns).sort()).toEqual(ColocalizationFeatures.names(rwc).sort());
-    for (const name of Object.keys(f.columns)) expectColumn(name, f.columns[name], c.features[name], c.ids);
+    for (const name of Object.keys(f.columns)) expectColumn(name, f.columns[name], c.features[name], c.ids, 1e-300);
   }
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readImageFile } from '../../../src/ingest/tiff.js';
 import { buildObjectIndex } from '../../../src/kernels/objectIndex.js';
 import { IntensityFeatures, type IntensityImage } from '../../../src/kernels/features/intensity.js';
-import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage } from '../../helpers/golden.js';
+import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage, expectColumn } from '../../helpers/golden.js';
 
 /**
  * Intensity features against tools/golden/features.py (numpy on float64 copies of
@@ -35,20 +35,6 @@ function caseImage(c: Case): IntensityImage {
   return inlineImage(c.dtype as string, c.image as (number | null)[], c.infs ?? []);
 }
 
-function expectColumn(name: string, got: Float64Array, want: (number | null)[], ids: number[]): void {
-  expect(got.length).toBe(want.length);
-  for (let k = 0; k < want.length; k++) {
-    const w = want[k];
-    const g = got[k];
-    const where = `${name} of label ${ids[k]}`;
-    if (w === null) {
-      expect(Number.isNaN(g), `${where}: expected null, got ${g}`).toBe(true);
-    } else {
-      expect(Math.abs(g - w) <= 1e-9 * Math.max(Math.abs(w), 1), `${where}: got ${g}, expected ${w}`).toBe(true);
-    }
-  }
-}
-
 function checkCase(c: Case, image: IntensityImage): void {
   const labels = decodeRle(c.labelsRle, c.width * c.height);
   const index = buildObjectIndex(labels, c.width, c.height);
@@ -57,7 +43,7 @@ function checkCase(c: Case, image: IntensityImage): void {
   f.compute(image);
   const want = c.intensity as Record<string, (number | null)[]>;
   expect(Object.keys(f.columns).sort()).toEqual(Object.keys(want).sort());
-  for (const name of Object.keys(want)) expectColumn(name, f.columns[name], want[name], c.ids);
+  for (const name of Object.keys(want)) expectColumn(name, f.columns[name], want[name], c.ids, 1);
 }
 
 function snapshot(f: IntensityFeatures): Record<string, number[]> {
