@@ -56,3 +56,27 @@ export function allocPixels(dtype: Dtype, n: number): PixelArray {
   if (dtype === 'uint16') return new Uint16Array(n);
   return new Float32Array(n);
 }
+
+/**
+ * How a live source's connection is doing, for the `stats` topic and /metrics:
+ * a camera or stream that drops is reconnected with backoff while the server
+ * keeps serving, and the outage is reported rather than hidden.
+ */
+export interface SourceHealth {
+  state: 'connected' | 'waiting' | 'reconnecting' | 'ended';
+  /** Reconnections since the source was opened. */
+  reconnects: number;
+  /** Total time spent without a connection, ms. */
+  outageMs: number;
+  /** Why the last connection ended, if it did. */
+  lastError: string | null;
+}
+
+/** A source that can report its connection state (live streams, sockets, watched folders). */
+export interface HealthReporting {
+  health(): SourceHealth;
+}
+
+export function reportsHealth(s: FrameSource): s is FrameSource & HealthReporting {
+  return typeof (s as Partial<HealthReporting>).health === 'function';
+}

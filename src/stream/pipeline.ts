@@ -2,9 +2,8 @@ import type { Config } from '../config/schema.js';
 import type { Frame, FrameSource, SourceInfo } from '../ingest/frame.js';
 import { type KernelFactories, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
 import { InputError } from '../errors.js';
-import { readImageFile } from '../ingest/tiff.js';
+import { loadLabels } from '../ingest/labels.js';
 import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
-import type { LabelArray } from '../kernels/objectIndex.js';
 import type { TraceOptions } from '../kernels/features/traces.js';
 import type { SegmentOptions } from '../kernels/segment.js';
 import { IntensityFeatures } from '../kernels/features/intensity.js';
@@ -76,17 +75,6 @@ export function motionOptions(cfg: Config): MotionOptions {
     templateRecentreEvery: cfg.template.recentreEvery,
     templateAnnounceEvery: cfg.objects.mode === 'fixed' ? cfg.objects.resegmentEvery : 0,
   };
-}
-
-/** A label image given with --labels: one integer channel, the frames' size. */
-async function loadLabels(path: string, info: SourceInfo, maxPixels: number): Promise<LabelArray> {
-  const img = await readImageFile(path, { maxPixels });
-  if (img.width !== info.width || img.height !== info.height) {
-    throw new InputError(`labels ${path}: ${img.width}×${img.height}, but the frames of ${info.uri} are ${info.width}×${info.height}`);
-  }
-  if (img.channels !== 1) throw new InputError(`labels ${path}: ${img.channels} channels; a label image has one`);
-  if (img.data instanceof Float32Array) throw new InputError(`labels ${path}: float32 pixels; labels must be 8- or 16-bit integers`);
-  return img.data;
 }
 
 function featuresToJson(cols: FeatureColumns): Record<string, (number | null)[]> {
