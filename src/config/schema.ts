@@ -12,7 +12,8 @@ type Kind =
   | { type: 'string'; nullable?: boolean }
   | { type: 'boolean' }
   | { type: 'channel' }
-  | { type: 'speed' };
+  | { type: 'speed' }
+  | { type: 'workers' };
 
 interface OptionSpec {
   kind: Kind;
@@ -47,6 +48,25 @@ export const OPTIONS = {
   'record.file': { kind: { type: 'string', nullable: true }, default: null },
   'live.queue': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 8 },
   'live.statusInterval': { kind: { type: 'number', min: 0.1, max: 3600 }, default: 1 },
+  'pipeline.workers': { kind: { type: 'workers' }, default: 'auto' },
+  'server.enabled': { kind: { type: 'boolean' }, default: true },
+  'server.host': { kind: { type: 'string' }, default: '127.0.0.1' },
+  'server.port': { kind: { type: 'number', min: 0, max: 65535, integer: true }, default: 8080 },
+  'server.token': { kind: { type: 'string', nullable: true }, default: null },
+  'server.insecure': { kind: { type: 'boolean' }, default: false },
+  'server.wsEngine': { kind: { type: 'enum', values: ['ws', 'uws'] }, default: 'ws' },
+  'server.bufferMessages': { kind: { type: 'number', min: 0, max: 10000000, integer: true }, default: 10000 },
+  'server.bufferSeconds': { kind: { type: 'number', min: 0, max: 86400 }, default: 60 },
+  'server.bufferBytes': { kind: { type: 'number', min: 0, integer: true }, default: 128 * 2 ** 20 },
+  'server.clientBufferBytes': { kind: { type: 'number', min: 1024, integer: true }, default: 4 * 2 ** 20 },
+  'server.clientMaxDropped': { kind: { type: 'number', min: 1, integer: true }, default: 20000 },
+  'server.maxClientMessageBytes': { kind: { type: 'number', min: 256, max: 16 * 2 ** 20, integer: true }, default: 64 * 1024 },
+  'server.statsHz': { kind: { type: 'number', min: 0.1, max: 50 }, default: 2 },
+  'server.latencyWindow': { kind: { type: 'number', min: 10, max: 1000000, integer: true }, default: 500 },
+  'server.previewFps': { kind: { type: 'number', min: 0, max: 120 }, default: 15 },
+  'server.previewMaxSize': { kind: { type: 'number', min: 16, max: 4096, integer: true }, default: 512 },
+  'record.rotateBytes': { kind: { type: 'number', min: 0, integer: true }, default: 0 },
+  'record.rotateSeconds': { kind: { type: 'number', min: 0 }, default: 0 },
   'ffmpeg.path': { kind: { type: 'string', nullable: true }, default: null },
   'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
   'tiff.maxPixels': { kind: { type: 'number', min: 1, integer: true }, default: 2 ** 28 },
@@ -111,8 +131,27 @@ export interface Config {
   template: { frames: number; update: 'none' | 'ema'; rate: number; updateEvery: number; recentreEvery: number };
   input: { channels: number; channel2: string | null };
   replay: { speed: Speed };
-  record: { file: string | null };
+  record: { file: string | null; rotateBytes: number; rotateSeconds: number };
   live: { queue: number; statusInterval: number };
+  pipeline: { workers: 'auto' | number };
+  server: {
+    enabled: boolean;
+    host: string;
+    port: number;
+    token: string | null;
+    insecure: boolean;
+    wsEngine: 'ws' | 'uws';
+    bufferMessages: number;
+    bufferSeconds: number;
+    bufferBytes: number;
+    clientBufferBytes: number;
+    clientMaxDropped: number;
+    maxClientMessageBytes: number;
+    statsHz: number;
+    latencyWindow: number;
+    previewFps: number;
+    previewMaxSize: number;
+  };
   ffmpeg: { path: string | null; probePath: string | null };
   tiff: { maxPixels: number };
   localCorrelation: { block: number };
@@ -170,6 +209,8 @@ function describeAllowed(kind: Kind): string {
       return 'a channel index (0, 1, …) or "luminance"';
     case 'speed':
       return '"max", "realtime" or a positive speed factor';
+    case 'workers':
+      return '"auto" (cores − 1, at least 1) or a number of worker threads from 0 (no worker: on the main thread) to 64';
   }
 }
 
@@ -217,6 +258,12 @@ export function coerceOption(name: string, value: unknown): unknown {
       if (value === 'max' || value === 'realtime') return value;
       const v = fromCli && value.trim() !== '' ? Number(value) : value;
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) refuse(name, value, kind);
+      return v;
+    }
+    case 'workers': {
+      if (value === 'auto') return value;
+      const v = fromCli && value.trim() !== '' ? Number(value) : value;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 64) refuse(name, value, kind);
       return v;
     }
   }
