@@ -12,6 +12,8 @@ import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
 import type { Frame } from '../ingest/frame.js';
 import { motionOptions } from '../stream/pipeline.js';
 import type { Backend } from '../stream/backend.js';
+import { type KernelName, loadKernelModuleSync } from '../stream/wasmModule.js';
+import type { WasmSource } from '../kernels/wasmInstance.js';
 
 /**
  * The object-measurement cases of `scopestream bench` (one core, one JSON line
@@ -106,7 +108,8 @@ export function benchObjects(
   }
   const coloc = new ColocalizationFeatures(index, { thresholdFraction: 0.15, rwc: false });
   line('colocalization', time(runs, (i) => coloc.compute(planes[i % 8][0], planes[i % 8][1])));
-  const local = new LocalCorrelation(w, h, 32);
+  const localKernel = localCorrelationKernel(backend);
+  const local = new LocalCorrelation(w, h, 32, localKernel);
   local.setTemplate(tpl);
   line('local_correlation', time(runs, (i) => local.compute(planes[i % 8][0])));
   line(
@@ -120,7 +123,7 @@ export function benchObjects(
   // The whole per-frame path: MotionCorrector.push → local correlation + ObjectMeasurer.measure (intensity with quartiles, traces).
   const mc = new MotionCorrector(w, h, 1, 'uint16', mopts, backend.kernels);
   const measurer = new ObjectMeasurer(w, h, oo);
-  const lc = new LocalCorrelation(w, h, 32);
+  const lc = new LocalCorrelation(w, h, 32, localKernel);
   mc.onTemplate = (t) => {
     lc.setTemplate(t);
     measurer.setTemplate(t);
@@ -133,6 +136,15 @@ export function benchObjects(
   for (const f of frames1.slice(0, 8)) mc.push(f, emit);
   line('objects_frame', time(runs, (i) => mc.push(frames1[8 + (i % 8)], emit)));
   mc.dispose();
+}
+
+/**
+ * The local-correlation kernel with the WebAssembly backend. `KernelName`
+ * (src/stream/wasmModule.ts) does not list it yet; the loader only needs the
+ * file name, dist/kernels/localcorr.wasm.
+ */
+function localCorrelationKernel(backend: Backend): WasmSource | undefined {
+  return backend.name === 'wasm' ? loadKernelModuleSync('localcorr' as KernelName) : undefined;
 }
 
 /** Up to `count` discs of radius r on a grid (labels 1 … count), for a controlled object count and size. */

@@ -1,3 +1,14 @@
+import { type WasmSource, instantiate } from './wasmInstance.js';
+
+interface LocalCorrExports {
+  readonly memory: { readonly buffer: ArrayBuffer };
+  init(w: number, h: number, block: number): number;
+  framePtr(): number;
+  centredPtr(): number;
+  arrayPtr(i: number): number;
+  sums(): void;
+}
+
 /**
  * Where rigid registration is not enough: Pearson's r between the registered
  * frame and the template in B×B blocks, from block sums in one pass over the
@@ -8,13 +19,19 @@
  * one-pass formulas Σab − ΣaΣb/n do not cancel catastrophically on bright,
  * flat blocks. Blocks at the right and bottom edges may be smaller; a block
  * with fewer than 2 finite pixel pairs or no variance gives NaN (null).
+ *
+ * The template is set rarely, so its centred copy and its per-block sums are
+ * cached and a frame only adds Σf, Σf², Σft per block. Given the compiled
+ * `localcorr` kernel (src/kernels/wasm/assembly/localcorr.ts), float32 frames
+ * are summed there with SIMD in float64 (the same sums up to the order of the
+ * additions); without it, or for other arrays, the TypeScript pass below is
+ * used, which is the reference.
  */
 export class LocalCorrelation {
   readonly cols: number;
   readonly rows: number;
   /** r per block, row-major (cols × rows), overwritten by each `compute`. */
   readonly map: Float32Array;
-  private readonly blockOf: Int32Array;
   private readonly centred: Float64Array;
   private readonly tMean: Float64Array;
   private readonly sf: Float64Array;
@@ -30,32 +47,47 @@ export class LocalCorrelation {
   private readonly tCount: Float64Array;
   /** Blocks of the current frame with a non-finite pixel, summed pixel by pixel. */
   private readonly dirty: Uint8Array;
+  /** The WebAssembly instance and its frame buffer, when a kernel was given. */
+  private readonly wasm: LocalCorrExports | null = null;
+  private readonly wasmFrame: Float32Array | null = null;
   private hasTemplate = false;
 
   constructor(
     readonly width: number,
     readonly height: number,
     readonly block = 32,
+    kernel?: WasmSource,
   ) {
     this.cols = Math.ceil(width / block);
     this.rows = Math.ceil(height / block);
     const nb = this.cols * this.rows;
     this.map = new Float32Array(nb);
-    this.blockOf = new Int32Array(width);
-    for (let x = 0; x < width; x++) this.blockOf[x] = Math.floor(x / block);
-    this.centred = new Float64Array(width * height);
-    this.tMean = new Float64Array(nb);
-    this.sf = new Float64Array(nb);
-    this.sff = new Float64Array(nb);
-    this.sft = new Float64Array(nb);
-    this.st = new Float64Array(nb);
-    this.stt = new Float64Array(nb);
-    this.n = new Float64Array(nb);
     this.sorted = new Float64Array(nb);
-    this.tSum = new Float64Array(nb);
-    this.tSumSq = new Float64Array(nb);
-    this.tCount = new Float64Array(nb);
     this.dirty = new Uint8Array(nb);
+    let perBlock = (_i: number): Float64Array => new Float64Array(nb);
+    if (kernel === undefined) {
+      this.centred = new Float64Array(width * height);
+    } else {
+      const ex = instantiate(kernel) as unknown as LocalCorrExports;
+      if (ex.init(width, height, block) !== 0) throw new Error(`WebAssembly local correlation: out of memory for ${width}×${height}`);
+      // Memory is sized once by init() and never grows, so the views stay valid.
+      const buf = ex.memory.buffer;
+      this.wasm = ex;
+      this.wasmFrame = new Float32Array(buf, ex.framePtr(), width * height);
+      this.centred = new Float64Array(buf, ex.centredPtr(), width * height);
+      perBlock = (i) => new Float64Array(buf, ex.arrayPtr(i), nb);
+    }
+    // The order of the kernel's per-block arrays (ARRAY_* in localcorr.ts).
+    this.tMean = perBlock(0);
+    this.tSum = perBlock(1);
+    this.tSumSq = perBlock(2);
+    this.tCount = perBlock(3);
+    this.sf = perBlock(4);
+    this.sff = perBlock(5);
+    this.sft = perBlock(6);
+    this.st = perBlock(7);
+    this.stt = perBlock(8);
+    this.n = perBlock(9);
   }
 
   /** Block b's sums over the pixels finite in both images. */
@@ -91,42 +123,43 @@ export class LocalCorrelation {
     this.n[b] = k;
   }
 
-  /** Caches the template centred on its block means (non-finite template pixels stay NaN). */
+  /** Caches the template centred on its block means (non-finite template pixels stay NaN) and its block sums. */
   setTemplate(t: ArrayLike<number>): void {
-    const { width, height, block, cols, tMean, centred, n } = this;
-    tMean.fill(0);
-    n.fill(0);
-    for (let y = 0; y < height; y++) {
-      const rowBlock = Math.floor(y / block) * cols;
-      for (let x = 0; x < width; x++) {
-        const v = t[y * width + x];
-        if (!Number.isFinite(v)) continue;
-        const b = rowBlock + this.blockOf[x];
-        tMean[b] += v;
-        n[b]++;
-      }
-    }
-    for (let b = 0; b < tMean.length; b++) tMean[b] = n[b] > 0 ? tMean[b] / n[b] : 0;
-    for (let y = 0; y < height; y++) {
-      const rowBlock = Math.floor(y / block) * cols;
-      for (let x = 0; x < width; x++) {
-        const i = y * width + x;
-        const v = t[i];
-        centred[i] = Number.isFinite(v) ? v - tMean[rowBlock + this.blockOf[x]] : NaN;
-      }
-    }
-    this.tSum.fill(0);
-    this.tSumSq.fill(0);
-    this.tCount.fill(0);
-    for (let y = 0; y < height; y++) {
-      const rowBlock = Math.floor(y / block) * cols;
-      for (let x = 0; x < width; x++) {
-        const c = centred[y * width + x];
-        if (c !== c) continue;
-        const b = rowBlock + this.blockOf[x];
-        this.tSum[b] += c;
-        this.tSumSq[b] += c * c;
-        this.tCount[b]++;
+    const { width, height, block, cols, rows, centred } = this;
+    for (let by = 0; by < rows; by++) {
+      const y0 = by * block;
+      const y1 = Math.min(height, y0 + block);
+      for (let bx = 0; bx < cols; bx++) {
+        const b = by * cols + bx;
+        const x0 = bx * block;
+        const x1 = Math.min(width, x0 + block);
+        let s = 0;
+        let k = 0;
+        for (let y = y0; y < y1; y++) {
+          for (let i = y * width + x0, end = y * width + x1; i < end; i++) {
+            const v = t[i];
+            if (!Number.isFinite(v)) continue;
+            s += v;
+            k++;
+          }
+        }
+        const m = k > 0 ? s / k : 0;
+        let ts = 0;
+        let tss = 0;
+        for (let y = y0; y < y1; y++) {
+          for (let i = y * width + x0, end = y * width + x1; i < end; i++) {
+            const v = t[i];
+            const c = Number.isFinite(v) ? v - m : NaN;
+            centred[i] = c;
+            if (c !== c) continue;
+            ts += c;
+            tss += c * c;
+          }
+        }
+        this.tMean[b] = m;
+        this.tSum[b] = ts;
+        this.tSumSq[b] = tss;
+        this.tCount[b] = k;
       }
     }
     this.hasTemplate = true;
@@ -135,11 +168,34 @@ export class LocalCorrelation {
   /** r per block of `frame` against the template; returns the median and 10th percentile of the finite r. */
   compute(frame: ArrayLike<number>): { median: number; p10: number } {
     if (!this.hasTemplate) throw new Error('LocalCorrelation.compute called before setTemplate');
-    const { width, height, block, cols, tMean, centred, sf, sff, sft, st, stt, n } = this;
-    // Row by row, block by block, the sums of a block's stretch of a row in locals. The template's
-    // own sums per block are cached (setTemplate), so a frame adds only Σf, Σf², Σft: without a
-    // test per pixel, since a NaN or ±Infinity (the warp's border, a bad pixel) poisons the sums,
-    // and such a block is then summed again pixel by pixel, leaving those pixels out.
+    if (this.wasm !== null && this.wasmFrame !== null && frame instanceof Float32Array) {
+      this.wasmFrame.set(frame);
+      this.wasm.sums();
+    } else {
+      this.sumsTs(frame);
+    }
+    const { sf, sff, sft, st, stt, n } = this;
+    let m = 0;
+    for (let b = 0; b < this.map.length; b++) {
+      const k = n[b];
+      const cov = sft[b] - (sf[b] * st[b]) / k;
+      const vf = sff[b] - (sf[b] * sf[b]) / k;
+      const vt = stt[b] - (st[b] * st[b]) / k;
+      const r = k >= 2 && vf > 0 && vt > 0 ? cov / Math.sqrt(vf * vt) : NaN;
+      this.map[b] = r;
+      if (r === r) this.sorted[m++] = r;
+    }
+    if (m === 0) return { median: NaN, p10: NaN };
+    const s = this.sorted.subarray(0, m).sort();
+    return { median: quantile(s, 0.5), p10: quantile(s, 0.1) };
+  }
+
+  /** The reference pass: sf, sff, sft, st, stt, n of every block. */
+  private sumsTs(frame: ArrayLike<number>): void {
+    const { width, height, block, cols, tMean, centred, sf, sff, sft } = this;
+    // Row by row, block by block, the sums of a block's stretch of a row in locals, without a test
+    // per pixel: a NaN or ±Infinity (the warp's border, a bad pixel) poisons the sums, and such a
+    // block is then summed again pixel by pixel, leaving those pixels out.
     sf.fill(0);
     sff.fill(0);
     sft.fill(0);
@@ -167,23 +223,10 @@ export class LocalCorrelation {
         sft[b] += at;
       }
     }
-    st.set(this.tSum);
-    stt.set(this.tSumSq);
-    n.set(this.tCount);
+    this.st.set(this.tSum);
+    this.stt.set(this.tSumSq);
+    this.n.set(this.tCount);
     for (let b = 0; b < dirty.length; b++) if (dirty[b]) this.sumBlock(frame, b);
-    let m = 0;
-    for (let b = 0; b < this.map.length; b++) {
-      const k = n[b];
-      const cov = sft[b] - (sf[b] * st[b]) / k;
-      const vf = sff[b] - (sf[b] * sf[b]) / k;
-      const vt = stt[b] - (st[b] * st[b]) / k;
-      const r = k >= 2 && vf > 0 && vt > 0 ? cov / Math.sqrt(vf * vt) : NaN;
-      this.map[b] = r;
-      if (r === r) this.sorted[m++] = r;
-    }
-    if (m === 0) return { median: NaN, p10: NaN };
-    const s = this.sorted.subarray(0, m).sort();
-    return { median: quantile(s, 0.5), p10: quantile(s, 0.1) };
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalCorrelation } from '../../src/kernels/localCorrelation.js';
+import { type KernelName, loadKernelModuleSync } from '../../src/stream/wasmModule.js';
 import { randomArray, seededRandom } from '../helpers/random.js';
 
 /** Two-pass Pearson r of the finite pairs of one block: the definition. */
@@ -92,5 +93,78 @@ describe('LocalCorrelation', () => {
 
   it('refuses to compute before a template is set', () => {
     expect(() => new LocalCorrelation(8, 8, 4).compute(new Float32Array(64))).toThrow(/setTemplate/);
+  });
+
+  describe('the WebAssembly kernel (float32 frames) against the TypeScript reference', () => {
+    // Both sum the same float64 values (the float32 frame widened, minus the same block mean, times
+    // the same float64 centred template); only the order of the additions differs, a relative
+    // difference of order n·2⁻⁵³ ≈ 1e-13 in the sums of a 32² block, far below the float32 rounding
+    // of the map. So a map value may differ by at most one float32 ulp (2⁻²³ for |r| < 1, when r
+    // falls next to a rounding boundary), and the median and p10 (float64 r) by ~1e-12. A wrong
+    // block, row, mask or remainder gives errors of order 1e-3 and more on these images.
+    const kernel = loadKernelModuleSync('localcorr' as KernelName);
+
+    /** A float32 frame: a noisy affine copy of t with a deformed patch, NaN strips as the warp leaves them, an Inf pixel. */
+    function frameOf(t: Float32Array, w: number, h: number, seed: number): Float32Array {
+      const rnd = seededRandom(seed);
+      const f = Float32Array.from(t, (v) => 0.7 * v + 40 + (rnd() - 0.5) * 300);
+      for (let y = Math.floor(h / 3); y < Math.floor(h / 2); y++) for (let x = 5; x < 20; x++) f[y * w + x] = 30000 + rnd() * 500;
+      for (let y = 0; y < h; y++) for (let x = 0; x < 3; x++) f[y * w + x] = NaN;
+      for (let x = 0; x < w; x++) f[(h - 1) * w + x] = NaN;
+      f[Math.floor(h / 2) * w + Math.floor(w / 2)] = Infinity;
+      return f;
+    }
+
+    for (const [w, h, block] of [
+      [70, 45, 16], // partial blocks 6 px wide (a 4-px step and two single pixels)
+      [67, 33, 15], // odd block width: 3 four-pixel steps and 3 singles, masked pairs and a single
+      [512, 512, 32],
+    ] as const) {
+      it(`${w}×${h}, blocks of ${block}: every block, the median and p10`, () => {
+        const t = Float32Array.from(randomArray(w * h, 11, 400), (v, i) => v + 20000 + 5000 * Math.sin(i / 97));
+        t[w + 7] = NaN; // a non-finite template pixel: its block is summed with the mask in both
+        const ts = new LocalCorrelation(w, h, block);
+        const wasm = new LocalCorrelation(w, h, block, kernel);
+        ts.setTemplate(t);
+        wasm.setTemplate(t);
+        for (const seed of [1, 2]) {
+          const f = frameOf(t, w, h, seed);
+          const a = ts.compute(f);
+          const b = wasm.compute(f);
+          let finite = 0;
+          let lo = Infinity;
+          for (let k = 0; k < ts.map.length; k++) {
+            if (Number.isNaN(ts.map[k])) {
+              expect(wasm.map[k]).toBeNaN();
+              continue;
+            }
+            finite++;
+            lo = Math.min(lo, ts.map[k]);
+            expect(Math.abs(wasm.map[k] - ts.map[k])).toBeLessThanOrEqual(2 ** -23);
+          }
+          expect(finite).toBeGreaterThan(ts.map.length / 2);
+          expect(Math.abs(b.median - a.median)).toBeLessThan(1e-12);
+          expect(Math.abs(b.p10 - a.p10)).toBeLessThan(1e-12);
+          // Not a trivial map: the deformed patch's block is low, the rest high.
+          expect(lo).toBeLessThan(0.5);
+          expect(a.median).toBeGreaterThan(0.9);
+        }
+      });
+    }
+
+    it('gives 1 for an affine copy, NaN for a flat block and for a block with fewer than 2 finite pairs', () => {
+      const w = 40;
+      const h = 20;
+      const t = Float32Array.from(randomArray(w * h, 4, 100), (v) => v + 1000);
+      for (let y = 0; y < 10; y++) for (let x = 0; x < 10; x++) t[y * w + x] = 5; // block (0, 0) flat
+      const lc = new LocalCorrelation(w, h, 10, kernel);
+      lc.setTemplate(t);
+      const f = Float32Array.from(t, (v) => 2 * v + 3);
+      for (let y = 10; y < 20; y++) for (let x = 10; x < 20; x++) f[y * w + x] = y === 10 && x === 10 ? 1 : NaN; // block (1, 1): one pixel left
+      lc.compute(f);
+      expect(lc.map[0]).toBeNaN();
+      expect(lc.map[lc.cols + 1]).toBeNaN();
+      for (let k = 1; k < lc.map.length; k++) if (k !== lc.cols + 1) expect(lc.map[k]).toBeCloseTo(1, 6);
+    });
   });
 });
