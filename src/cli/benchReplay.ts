@@ -38,11 +38,11 @@ export async function benchReplay(backend: Backend, withObjects: boolean): Promi
     const hub = new Hub();
     const recorder = new Recorder(join(dir, 'record.ndjson'));
     await recorder.ready();
-    hub.subscribe(recorder.write, RECORDED_TOPICS);
+    hub.subscribeText(recorder.write, RECORDED_TOPICS);
     const stamps: number[] = [];
     hub.subscribe(() => stamps.push(performance.now()), ['frame']);
     const t0 = performance.now();
-    const s = await runPipeline({ config, source: new TiffSource(movie, {}), hub, kernels: backend.kernels });
+    const s = await runPipeline({ config, source: new TiffSource(movie, {}), hub, backend: backend.name });
     await recorder.close();
     const secs = (performance.now() - t0) / 1000;
     const gaps: number[] = [];

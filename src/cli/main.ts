@@ -36,6 +36,11 @@ const FLAG_OPTIONS: Record<string, string> = {
   labels: 'objects.labels',
   channels: 'input.channels',
   channel2: 'input.channel2',
+  host: 'server.host',
+  port: 'server.port',
+  token: 'server.token',
+  'ws-engine': 'server.wsEngine',
+  workers: 'pipeline.workers',
 };
 
 interface Parsed {
@@ -52,6 +57,11 @@ const OPTIONS = {
   set: { type: 'string', multiple: true },
   size: { type: 'string' },
   json: { type: 'boolean' },
+  serve: { type: 'boolean' },
+  insecure: { type: 'boolean' },
+  topics: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string' },
   runs: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -101,6 +111,8 @@ function parse(argv: string[]): Parsed {
     const v = parsed.values[flag as keyof typeof parsed.values];
     if (typeof v === 'string') overrides[option] = v;
   }
+  // Boolean flags that set options.
+  if (parsed.values.insecure === true) overrides['server.insecure'] = 'true';
   for (const kv of parsed.values.set ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new InputError(`--set ${kv}: expected NAME=VALUE`);
@@ -127,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
         return await runLive(p.config);
       case 'replay':
         if (p.positionals.length !== 1) throw new InputError('replay: expected exactly one PATH (a TIFF, a folder or glob of images, or a video)');
-        return await runReplay(p.positionals[0], p.config);
+        return await runReplay(p.positionals[0], p.config, p.values.serve === true);
       case 'bench':
         return await runBench({
           size: typeof p.values.size === 'string' ? p.values.size : undefined,

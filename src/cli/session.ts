@@ -3,20 +3,18 @@ import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import type { FrameSource } from '../ingest/frame.js';
 import { openSource } from '../ingest/open.js';
-import { type Backend, selectBackend } from '../stream/backend.js';
 import { Hub } from '../stream/hub.js';
 import { RECORDED_TOPICS, Recorder } from '../stream/recorder.js';
 
 /**
  * What `run` and `replay` both set up around the pipeline: the source (opened
  * first, so that an input that cannot be opened leaves no record behind), the
- * kernels, the hub with its recorder, and SIGINT/SIGTERM turned into an abort.
+ * hub with its recorder, and SIGINT/SIGTERM turned into an abort.
  * `close()` undoes it in order, flushes the record, and removes a record that
  * never got its first line.
  */
 export interface Session {
   source: FrameSource;
-  backend: Backend;
   hub: Hub;
   recorder: Recorder | null;
   abort: AbortController;
@@ -26,13 +24,8 @@ export interface Session {
 export async function openSession(uri: string, config: Config): Promise<Session> {
   const source = namingInput(uri, () => openSource(uri, config));
   let recorder: Recorder | null = null;
-  let backend: Backend;
   try {
     await namingInput(uri, () => source.open());
-    backend = await selectBackend(config.registration.backend, {
-      normalization: config.registration.normalization,
-      phaseSigma: config.registration.phaseSigma,
-    });
     if (config.record.file) {
       recorder = new Recorder(config.record.file);
       await recorder.ready();
@@ -42,7 +35,7 @@ export async function openSession(uri: string, config: Config): Promise<Session>
     throw e;
   }
   const hub = new Hub();
-  if (recorder) hub.subscribe(recorder.write, RECORDED_TOPICS);
+  if (recorder) hub.subscribeText(recorder.write, RECORDED_TOPICS);
   let started = false;
   hub.subscribe(() => (started = true), ['meta']);
   const abort = new AbortController();
@@ -51,7 +44,6 @@ export async function openSession(uri: string, config: Config): Promise<Session>
   process.once('SIGTERM', onSignal);
   return {
     source,
-    backend,
     hub,
     recorder,
     abort,

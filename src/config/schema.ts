@@ -69,6 +69,17 @@ export const OPTIONS = {
   'record.rotateSeconds': { kind: { type: 'number', min: 0 }, default: 0 },
   'ffmpeg.path': { kind: { type: 'string', nullable: true }, default: null },
   'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
+  'ffmpeg.inputFormat': { kind: { type: 'string', nullable: true }, default: null },
+  'ffmpeg.videoSize': { kind: { type: 'string', nullable: true }, default: null },
+  'ffmpeg.framerate': { kind: { type: 'number', min: 0.001, max: 10000, nullable: true }, default: null },
+  'ffmpeg.rtspTransport': { kind: { type: 'enum', values: ['tcp', 'udp'] }, default: 'tcp' },
+  'ffmpeg.timeout': { kind: { type: 'number', min: 0.1, max: 3600 }, default: 10 },
+  'ffmpeg.reconnectInitial': { kind: { type: 'number', min: 0.01, max: 3600 }, default: 0.5 },
+  'ffmpeg.reconnectMax': { kind: { type: 'number', min: 0.01, max: 3600 }, default: 10 },
+  'tcp.maxFrameBytes': { kind: { type: 'number', min: 1, integer: true }, default: 256 * 2 ** 20 },
+  'tcp.timeout': { kind: { type: 'number', min: 0.1, max: 3600 }, default: 10 },
+  'watch.interval': { kind: { type: 'number', min: 0.01, max: 3600 }, default: 0.5 },
+  'watch.existing': { kind: { type: 'boolean' }, default: true },
   'tiff.maxPixels': { kind: { type: 'number', min: 1, integer: true }, default: 2 ** 28 },
   'localCorrelation.block': { kind: { type: 'number', min: 0, max: 4096, integer: true }, default: 32 },
   'objects.mode': { kind: { type: 'enum', values: ['fixed', 'tracked', 'none'] }, default: 'fixed' },
@@ -152,7 +163,19 @@ export interface Config {
     previewFps: number;
     previewMaxSize: number;
   };
-  ffmpeg: { path: string | null; probePath: string | null };
+  ffmpeg: {
+    path: string | null;
+    probePath: string | null;
+    inputFormat: string | null;
+    videoSize: string | null;
+    framerate: number | null;
+    rtspTransport: 'tcp' | 'udp';
+    timeout: number;
+    reconnectInitial: number;
+    reconnectMax: number;
+  };
+  tcp: { maxFrameBytes: number; timeout: number };
+  watch: { interval: number; existing: boolean };
   tiff: { maxPixels: number };
   localCorrelation: { block: number };
   colocalization: { mode: 'auto' | 'off'; channels: string; threshold: number; rwc: boolean };
@@ -308,4 +331,9 @@ export function flattenConfig(doc: unknown, file: string): Record<string, unknow
   };
   walk(doc, '');
   return out;
+}
+
+/** The config as shown on /api/config and in the meta line: the token is a secret. */
+export function redactConfig(config: Config): Config {
+  return { ...config, server: { ...config.server, token: config.server.token === null ? null : '(redacted)' } };
 }

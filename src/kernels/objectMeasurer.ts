@@ -68,6 +68,23 @@ export class ObjectMeasurer {
     return this.index !== null;
   }
 
+  /**
+   * The current objects as a label image with their published ids (0 =
+   * background), written into `out` (width·height); false before the first
+   * segmentation. For overlays: the ids are the ones on `objects` lines.
+   */
+  writeLabelImage(out: Int32Array): boolean {
+    const index = this.index;
+    if (index === null) return false;
+    const slot = index.slot;
+    const ids = this.ids;
+    for (let i = 0; i < slot.length; i++) {
+      const k = slot[i];
+      out[i] = k === 0 ? 0 : ids[k - 1];
+    }
+    return true;
+  }
+
   /** (Re)builds the objects from the template; returns the segmentation to publish. */
   setTemplate(template: Float32Array): Segmentation {
     let labels: LabelArray;

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { InputError } from '../errors.js';
-import type { Message, Topic } from './hub.js';
+import type { Topic } from './hub.js';
 
 /** Topics that go into a record file, in the order DESIGN.md lists them. */
 export const RECORDED_TOPICS: readonly Topic[] = ['meta', 'segmentation', 'frame', 'objects', 'end'];
@@ -36,9 +36,10 @@ export class Recorder {
     });
   }
 
-  write = (_topic: Topic, msg: Message): void => {
+  /** A hub text subscriber: one record line per message. */
+  write = (_topic: Topic, json: string): void => {
     if (this.closed) return;
-    this.batch.push(JSON.stringify(msg));
+    this.batch.push(json);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.drain);

@@ -43,8 +43,9 @@ function expectCleanRun(r: CliResult, record: string, uri: string): ParsedRecord
   }
 
   const lines = r.stderr.split('\n').filter((l) => l !== '');
-  expect(lines[0]).toBe(`scopestream: ${uri} (${lines[0].match(/\((\w+) FFT\)/)?.[1] ?? '?'} FFT); Ctrl-C to stop`);
-  const status = lines.slice(1);
+  expect(lines[0]).toMatch(/^scopestream: serving http:\/\/127\.0\.0\.1:\d+\/$/);
+  expect(lines[1]).toBe(`scopestream: ${uri}; Ctrl-C to stop`);
+  const status = lines.slice(2);
   expect(status.length).toBeGreaterThan(0);
   for (const l of status) expect(l).toMatch(STATUS);
   // The last status line is printed on stop, after the last frame: it has the final counts and a shift.
@@ -60,7 +61,7 @@ describe('scopestream run', () => {
     const N = 60;
     const uri = `synthetic:?width=64&height=64&fps=50&frames=${N}&seed=4`;
     const record = path.join(dir, 'finite.ndjson');
-    const r = await runCli(['run', '--source', uri, '--record', record]);
+    const r = await runCli(['run', '--source', uri, '--record', record, '--port', '0']);
     const rec = expectCleanRun(r, record, uri);
     // Every frame the source made is either in the record or counted as dropped.
     expect((rec.end.frames as number) + (rec.end.dropped as number)).toBe(N);
@@ -71,7 +72,7 @@ describe('scopestream run', () => {
     it(`${signal} stops an endless synthetic run cleanly: exit 0, a record ending with its end line`, async () => {
       const uri = 'synthetic:?width=64&height=64&fps=50&seed=5';
       const record = path.join(dir, `endless-${signal}.ndjson`);
-      const run = startCli(['run', '--source', uri, '--record', record], { timeoutMs: 90_000 });
+      const run = startCli(['run', '--source', uri, '--record', record, '--port', '0'], { timeoutMs: 90_000 });
       // 40 frame lines: the template (30 frames) is built and the run is in its steady state.
       await waitFor(() => countLines(record, 'frame') >= 40, run, 'the record to hold 40 frame lines');
       expect(run.child.kill(signal)).toBe(true);

@@ -1,6 +1,6 @@
 import { defaultConfig, type Config } from '../../src/config/schema.js';
 import { openSource } from '../../src/ingest/open.js';
-import { type BackendChoice, selectBackend } from '../../src/stream/backend.js';
+import type { BackendChoice } from '../../src/stream/backend.js';
 import { Hub, type Message } from '../../src/stream/hub.js';
 import { runPipeline } from '../../src/stream/pipeline.js';
 
@@ -14,7 +14,6 @@ export async function replayThroughPipeline(
   const config = defaultConfig();
   config.source = uri;
   edit(config);
-  const b = await selectBackend(backend, { normalization: config.registration.normalization, phaseSigma: config.registration.phaseSigma });
   const hub = new Hub();
   const frames: Message[] = [];
   let meta: Message | null = null;
@@ -25,7 +24,7 @@ export async function replayThroughPipeline(
     else if (topic === 'meta') meta = m;
     else if (topic === 'end') end = m;
   });
-  await runPipeline({ config, source: openSource(uri, config), hub, kernels: b.kernels });
+  const s = await runPipeline({ config, source: openSource(uri, config), hub, backend });
   if (!meta || !end) throw new Error('pipeline published no meta or end');
-  return { frames, meta, end, backend: b.name };
+  return { frames, meta, end, backend: s.backend };
 }

@@ -1,0 +1,255 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Config } from '../config/schema.js';
+import { InputError } from '../errors.js';
+import type { Metrics } from './metrics.js';
+import type { Subscribers } from './subscribers.js';
+
+/**
+ * The HTTP server of `run` and `replay --serve` (docs/protocol.md): the
+ * dashboard's files, `/ws` (WebSocket engine `ws`), `/metrics`, `/healthz`
+ * and the small JSON API. Authentication and the Origin check happen here,
+ * before any data or upgrade; the protocol itself is Subscribers'.
+ */
+export interface HttpApi {
+  status(): unknown;
+  config(): unknown;
+  labels(): unknown | null;
+  healthy(): boolean;
+}
+
+export interface ServerParts {
+  options: Config['server'];
+  subscribers: Subscribers;
+  metrics: Metrics;
+  api: HttpApi;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/** Refuses a configuration that would expose the feed without a token. */
+export function checkExposure(o: Config['server']): void {
+  if (!LOOPBACK.test(o.host) && o.token === null && !o.insecure) {
+    throw new InputError(
+      `option server.host: ${o.host} is reachable from other machines; give a token (--token or server.token) or --insecure to serve it without one`,
+    );
+  }
+}
+
+// The built dashboard: dist/dashboard beside dist/stream (under vitest, this file is the source).
+const DASHBOARD_DIR = fileURLToPath(
+  import.meta.url.endsWith('.ts') ? new URL('../../dist/dashboard/', import.meta.url) : new URL('../dashboard/', import.meta.url),
+);
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.map': 'application/json',
+  '.json': 'application/json',
+};
+
+export class StreamServer {
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<Socket>();
+  private heartbeat: NodeJS.Timeout | null = null;
+
+  private constructor(
+    private readonly http: Server,
+    private readonly parts: ServerParts,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: parts.options.maxClientMessageBytes, perMessageDeflate: false });
+    http.on('request', (req, res) => void this.onRequest(req, res));
+    http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
+    http.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+  }
+
+  static async start(parts: ServerParts): Promise<StreamServer> {
+    checkExposure(parts.options);
+    const server = new StreamServer(createServer(), parts);
+    await server.listen();
+    return server;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    const host = this.parts.options.host.includes(':') ? `[${this.parts.options.host}]` : this.parts.options.host;
+    return `http://${host}:${this.port}/`;
+  }
+
+  /** Starts listening (again, after `stopListening`: same port when it was chosen by the OS). */
+  async listen(port = this.parts.options.port): Promise<void> {
+    const o = this.parts.options;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        this.http.off('listening', onListening);
+        const why = e.code === 'EADDRINUSE' ? 'the address is in use' : e.code === 'EACCES' ? 'permission denied' : e.message;
+        reject(new InputError(`server ${o.host}:${port}: cannot listen (${why})`));
+      };
+      const onListening = (): void => {
+        this.http.off('error', onError);
+        resolve();
+      };
+      this.http.once('error', onError);
+      this.http.once('listening', onListening);
+      this.http.listen(port, o.host);
+    });
+    this.heartbeat ??= setInterval(() => this.ping(), 30_000).unref();
+  }
+
+  /** Closes the listener and every connection with a close reason; the rings stay (clients resume). */
+  async stopListening(reason = 'server restarting'): Promise<void> {
+    this.parts.subscribers.closeAll(1012, reason);
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+      this.http.closeAllConnections();
+    });
+  }
+
+  async close(reason = 'server shutting down'): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    this.parts.subscribers.closeAll(1001, reason);
+    // Give the close frames a moment to leave before the sockets are torn down.
+    await new Promise((r) => setTimeout(r, 50));
+    await new Promise<void>((resolve) => {
+      this.wss.close(() => resolve());
+    });
+    if (this.http.listening) await this.stopListening(reason);
+  }
+
+  private authorized(req: IncomingMessage, url: URL): boolean {
+    const token = this.parts.options.token;
+    if (token === null) return true;
+    const auth = req.headers.authorization;
+    return url.searchParams.get('token') === token || auth === `Bearer ${token}`;
+  }
+
+  /** A browser's upgrade must come from a page of this server. */
+  private sameOrigin(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const refuse = (status: string, why: string): void => {
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(why)}\r\nConnection: close\r\n\r\n${why}`);
+    };
+    if (url.pathname !== '/ws') return refuse('404 Not Found', 'WebSocket endpoint is /ws\n');
+    if (!this.authorized(req, url)) return refuse('401 Unauthorized', 'token required\n');
+    if (!this.sameOrigin(req)) return refuse('403 Forbidden', 'foreign origin\n');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+  }
+
+  private onConnection(ws: WebSocket): void {
+    const alive = ws as WebSocket & { alive?: boolean };
+    alive.alive = true;
+    ws.on('pong', () => (alive.alive = true));
+    const handlers = this.parts.subscribers.connect({
+      get buffered() {
+        return ws.bufferedAmount;
+      },
+      send(data, binary) {
+        if (ws.readyState === ws.OPEN) ws.send(data, { binary });
+      },
+      close(code, reason) {
+        ws.close(code, reason);
+      },
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return handlers.binary();
+      handlers.message(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'));
+    });
+    ws.on('close', () => handlers.close());
+    ws.on('error', () => handlers.close());
+  }
+
+  /** Clients that answer no ping for a whole interval are gone (a cable pulled, a laptop asleep). */
+  private ping(): void {
+    for (const ws of this.wss.clients) {
+      const a = ws as WebSocket & { alive?: boolean };
+      if (a.alive === false) {
+        ws.terminate();
+        continue;
+      }
+      a.alive = false;
+      ws.ping();
+    }
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = url.pathname;
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET and HEAD\n', { Allow: 'GET, HEAD' });
+      if (path === '/healthz') {
+        const ok = this.parts.api.healthy();
+        return sendJson(res, ok ? 200 : 503, { ok });
+      }
+      const guarded = path === '/metrics' || path === '/ws' || path.startsWith('/api/');
+      if (guarded && !this.authorized(req, url)) return send(res, 401, 'text/plain', 'token required\n', { 'WWW-Authenticate': 'Bearer' });
+      switch (path) {
+        case '/metrics':
+          return send(res, 200, this.parts.metrics.contentType, await this.parts.metrics.text());
+        case '/api/status':
+          return sendJson(res, 200, this.parts.api.status());
+        case '/api/config':
+          return sendJson(res, 200, this.parts.api.config());
+        case '/api/labels': {
+          const l = this.parts.api.labels();
+          return l === null ? sendJson(res, 404, { error: 'no segmentation yet' }) : sendJson(res, 200, l);
+        }
+        case '/ws':
+          return send(res, 426, 'text/plain', 'this endpoint takes WebSocket upgrades\n');
+      }
+      if (path.startsWith('/api/')) return sendJson(res, 404, { error: `unknown endpoint ${path}` });
+      return await this.serveStatic(path, res);
+    } catch (e) {
+      if (!res.headersSent) send(res, 500, 'text/plain', `internal error: ${(e as Error).message}\n`);
+      else res.destroy();
+    }
+  }
+
+  private async serveStatic(path: string, res: ServerResponse): Promise<void> {
+    const rel = path === '/' ? 'index.html' : decodeURIComponent(path.slice(1));
+    const file = normalize(join(DASHBOARD_DIR, rel));
+    if (!file.startsWith(DASHBOARD_DIR.endsWith(sep) ? DASHBOARD_DIR : DASHBOARD_DIR + sep)) return send(res, 404, 'text/plain', 'not found\n');
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch {
+      if (rel === 'index.html') return send(res, 503, 'text/plain', `the dashboard is not built (${DASHBOARD_DIR}); run npm run build\n`);
+      return send(res, 404, 'text/plain', 'not found\n');
+    }
+    send(res, 200, CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache' });
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json', JSON.stringify(value));
+}
