@@ -138,8 +138,11 @@ interface ProbeJson {
   pixel_formats?: Array<{ name?: string; components?: Array<{ bit_depth?: number }> }>;
 }
 
-/** The ffprobe arguments used by `probeVideo` (exported for the docs and tests). */
-export function probeArgs(file: string): string[] {
+/**
+ * The ffprobe arguments used by `probeVideo` (exported for the docs and tests);
+ * `inputArgs` (a live input's demuxer options, e.g. `-f v4l2 -video_size 640x480`) go just before the input.
+ */
+export function probeArgs(file: string, inputArgs: readonly string[] = []): string[] {
   return [
     '-v', 'error',
     '-select_streams', 'v:0',
@@ -151,6 +154,7 @@ export function probeArgs(file: string): string[] {
     // under frames, and asking for it makes ffprobe decode the whole file.
     '-show_entries', 'pixel_format=name:pixel_format_components',
     '-of', 'json',
+    ...inputArgs,
     file,
   ];
 }
@@ -163,10 +167,25 @@ export async function probeVideo(file: string, ffprobePath: string): Promise<Vid
   await assertReadableFile(file);
   // Absolute, so that a name starting with "-" is not taken for an option.
   const run = await runCapture(ffprobePath, probeArgs(path.resolve(file)));
+  return parseProbe(file, ffprobePath, run, 'not a readable video');
+}
+
+/**
+ * Probes a live input (a URL, or a device with its demuxer options in
+ * `inputArgs`). ffprobe is killed after `timeoutMs`: a stream that never
+ * answers must not hang the caller.
+ */
+export async function probeStream(input: string, inputArgs: readonly string[], ffprobePath: string, timeoutMs: number): Promise<VideoProbe> {
+  const run = await runCapture(ffprobePath, probeArgs(input, inputArgs), timeoutMs);
+  if (run.timedOut) throw new InputError(`${input}: no answer within ${timeoutMs / 1000} s (option ffmpeg.timeout)`);
+  return parseProbe(input, ffprobePath, run, 'cannot be opened');
+}
+
+function parseProbe(file: string, ffprobePath: string, run: Captured, failure: string): VideoProbe {
   if (run.error) throw new InputError(`option ffmpeg.probePath: cannot run ${ffprobePath}: ${run.error.message}`);
   if (run.code !== 0) {
     const why = firstLine(run.stderr) || `ffprobe exited with ${run.signal ?? `code ${run.code}`}`;
-    throw new InputError(`${file}: not a readable video: ${why}`);
+    throw new InputError(`${file}: ${failure}: ${why}`);
   }
   let json: ProbeJson;
   try {
@@ -251,11 +270,21 @@ interface Captured {
   stdout: string;
   stderr: string;
   error?: Error;
+  /** Killed because it ran longer than the caller allowed. */
+  timedOut?: boolean;
 }
 
-function runCapture(cmd: string, args: string[]): Promise<Captured> {
+function runCapture(cmd: string, args: string[], timeoutMs?: number): Promise<Captured> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, timeoutMs);
     const out: Buffer[] = [];
     let err = '';
     let spawnError: Error | undefined;
@@ -268,7 +297,8 @@ function runCapture(cmd: string, args: string[]): Promise<Captured> {
     const settle = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (settled) return;
       settled = true;
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: err, error: spawnError });
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: err, error: spawnError, timedOut });
     };
     // Node documents that 'exit'/'close' may not follow a spawn 'error'.
     child.on('error', (e) => {

@@ -232,7 +232,7 @@ export class FrameAssembler {
 }
 
 /** Keeps the first line and the last ~4 KB of a process's stderr, however much it writes. */
-class StderrLog {
+export class StderrLog {
   private head = '';
   private tail = '';
   static readonly LIMIT = 4096;
@@ -244,6 +244,11 @@ class StderrLog {
 
   get firstLine(): string {
     return firstLine(this.head);
+  }
+
+  /** The last non-blank line: why a long-running process stopped, rather than its first complaint. */
+  get lastLine(): string {
+    return firstLine(this.tail.split(/\r?\n/).filter((l) => l.trim() !== '').pop() ?? '');
   }
 
   get empty(): boolean {
@@ -385,7 +390,7 @@ class Decoder {
  * on the paused pipe into EPIPE, so ffmpeg notices at once. SIGKILL follows if
  * it is still there after `graceMs`.
  */
-async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+export async function terminate(child: ChildProcess, graceMs: number): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   child.stdout?.destroy();

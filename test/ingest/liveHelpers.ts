@@ -1,0 +1,58 @@
+/**
+ * Bounded waits for tests of live sources: every wait has a limit and fails
+ * with a message saying what did not happen, never a hung test.
+ */
+import type { Frame, FrameSource } from '../../src/ingest/frame.js';
+
+/** `p`, or a failure naming `what` if it has not settled within `ms`. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `cond` until it holds; fails with `describe()` (the state seen last) after `ms`. */
+export async function waitUntil(cond: () => boolean, describe: () => string, ms = 15_000, step = 20): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${ms / 1000} s waiting: ${describe()}`);
+    await new Promise((r) => setTimeout(r, step));
+  }
+}
+
+/** Pulls frames one at a time, each within a limit. */
+export interface FramePuller {
+  next(what: string, ms?: number): Promise<Frame>;
+  /** Ends the iteration (the source's own clean-up on early exit runs). */
+  stop(): Promise<void>;
+}
+
+export function pullFrames(source: FrameSource): FramePuller {
+  const it = source.frames()[Symbol.asyncIterator]();
+  return {
+    async next(what, ms = 15_000) {
+      const r = await within(it.next(), ms, what);
+      if (r.done) throw new Error(`${what}: the source ended`);
+      return r.value;
+    },
+    async stop() {
+      await it.return?.();
+    },
+  };
+}
+
+/** Same bytes, same element type (deep equality over large arrays is slow in vitest). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.constructor === b.constructor && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** The pipeline transfers frame buffers to workers: each frame must own exactly its buffer. */
+export function ownsBuffer(f: Frame): boolean {
+  return f.data.byteOffset === 0 && f.data.byteLength === f.data.buffer.byteLength;
+}
