@@ -178,7 +178,7 @@ export async function probeVideo(file: string, ffprobePath: string): Promise<Vid
 export async function probeStream(input: string, inputArgs: readonly string[], ffprobePath: string, timeoutMs: number): Promise<VideoProbe> {
   const run = await runCapture(ffprobePath, probeArgs(input, inputArgs), timeoutMs);
   if (run.timedOut) throw new InputError(`${input}: no answer within ${timeoutMs / 1000} s (option ffmpeg.timeout)`);
-  return parseProbe(input, ffprobePath, run, 'cannot be opened');
+  return parseProbe(input, ffprobePath, { ...run, stderr: withoutContext(run.stderr.trimStart()) }, 'cannot be opened');
 }
 
 function parseProbe(file: string, ffprobePath: string, run: Captured, failure: string): VideoProbe {
@@ -262,6 +262,11 @@ export function firstLine(text: string): string {
   const line = text.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
   const t = line.trim();
   return t.length > 300 ? `${t.slice(0, 300)}…` : t;
+}
+
+/** An ffmpeg log line without its "[tcp @ 0x55d1c…] " context prefix, which means nothing to a user. */
+export function withoutContext(line: string): string {
+  return line.replace(/^\[[^\]]* @ 0x[0-9a-f]+\] /i, '');
 }
 
 interface Captured {

@@ -12,7 +12,7 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { InputError } from '../errors.js';
 import type { Frame, FrameSource, HealthReporting, PixelArray, SourceHealth, SourceInfo } from './frame.js';
-import { probeStream, resolveFfmpeg, resolveFfprobe, type VideoProbe } from './ffmpeg.js';
+import { probeStream, resolveFfmpeg, resolveFfprobe, withoutContext, type VideoProbe } from './ffmpeg.js';
 import { HOST_LITTLE_ENDIAN } from './imageFile.js';
 import { ArrivalClock, FrameHandoff, HealthTracker, pause } from './live.js';
 import { FrameAssembler, StderrLog, terminate } from './video.js';
@@ -295,7 +295,7 @@ class Connection {
     const n = `after ${this.frames} frame${this.frames === 1 ? '' : 's'}`;
     if (this.silent) return `no data for ${this.timeoutMs / 1000} s ${n} (option ffmpeg.timeout)`;
     // ffmpeg names the input first ("http://…: Connection refused"); the health line names it already.
-    const said = this.stderr.lastLine.replace(`${this.input.input}: `, '');
+    const said = withoutContext(this.stderr.lastLine).replace(`${this.input.input}: `, '');
     if (said) return `ffmpeg stopped ${n}: ${said}`;
     if (code === 0) return `stream ended ${n}`;
     return `ffmpeg ${signal ? `was killed by ${signal}` : `exited with code ${code}`} ${n}`;

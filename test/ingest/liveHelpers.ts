@@ -2,7 +2,10 @@
  * Bounded waits for tests of live sources: every wait has a limit and fails
  * with a message saying what did not happen, never a hung test.
  */
+import { expect } from 'vitest';
+import { defaultConfig, type Config } from '../../src/config/schema.js';
 import type { Frame, FrameSource } from '../../src/ingest/frame.js';
+import { openSource } from '../../src/ingest/open.js';
 
 /** `p`, or a failure naming `what` if it has not settled within `ms`. */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -55,4 +58,29 @@ export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
 /** The pipeline transfers frame buffers to workers: each frame must own exactly its buffer. */
 export function ownsBuffer(f: Frame): boolean {
   return f.data.byteOffset === 0 && f.data.byteLength === f.data.buffer.byteLength;
+}
+
+/** The default configuration with some options of one section changed. */
+export function configWith<K extends keyof Config>(section: K, values: Partial<Config[K]>): Config {
+  const cfg = defaultConfig();
+  Object.assign(cfg[section], values);
+  return cfg;
+}
+
+/** openSource(uri, cfg), checked to be a `kind`, and remembered in `opened` so that the test can close it. */
+export function openAs<T extends FrameSource>(kind: abstract new (...args: never[]) => T, uri: string, cfg: Config, opened: T[]): T {
+  const src = openSource(uri, cfg);
+  expect(src).toBeInstanceOf(kind);
+  opened.push(src as T);
+  return src as T;
+}
+
+/** Whether a process exists (left-over ffmpeg processes are leaks). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -10,14 +10,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig, type Config } from '../../src/config/schema.js';
+import type { Config } from '../../src/config/schema.js';
 import { resolveFfmpeg } from '../../src/ingest/ffmpeg.js';
 import type { Frame } from '../../src/ingest/frame.js';
 import { liveDecodeArgs, liveInput, LiveStreamSource } from '../../src/ingest/liveStream.js';
-import { openSource } from '../../src/ingest/open.js';
 import { expectInputError, expectInputErrorSync } from '../helpers/errors.js';
 import { tempDir } from '../helpers/imageWriters.js';
-import { ownsBuffer, pullFrames, waitUntil, within } from './liveHelpers.js';
+import { configWith, openAs, ownsBuffer, pidAlive, pullFrames, waitUntil, within } from './liveHelpers.js';
 
 const W = 64;
 const H = 48;
@@ -102,25 +101,11 @@ afterEach(async () => {
 });
 
 function config(ffmpeg: Partial<Config['ffmpeg']> = {}): Config {
-  const cfg = defaultConfig();
-  Object.assign(cfg.ffmpeg, { reconnectInitial: 0.1, reconnectMax: 0.4, timeout: 10 }, ffmpeg);
-  return cfg;
+  return configWith('ffmpeg', { reconnectInitial: 0.1, reconnectMax: 0.4, timeout: 10, ...ffmpeg });
 }
 
 function live(uri: string, cfg = config()): LiveStreamSource {
-  const src = openSource(uri, cfg);
-  expect(src).toBeInstanceOf(LiveStreamSource);
-  sources.push(src as LiveStreamSource);
-  return src as LiveStreamSource;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return openAs(LiveStreamSource, uri, cfg, sources);
 }
 
 function expectWholeFrame(f: Frame): void {

@@ -11,15 +11,14 @@ import net from 'node:net';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultConfig, type Config } from '../../src/config/schema.js';
+import type { Config } from '../../src/config/schema.js';
 import type { Dtype, Frame, PixelArray } from '../../src/ingest/frame.js';
-import { openSource } from '../../src/ingest/open.js';
 import {
   encodeRawHeader, parseTcpUri, RAW_HEADER_BYTES, RawFrameReader, RawFrameSocketSource, type RawFrameHeader,
 } from '../../src/ingest/rawFrameSocket.js';
 import { expectInputError, expectInputErrorSync } from '../helpers/errors.js';
 import { REPO } from '../helpers/cli.js';
-import { ownsBuffer, pullFrames, sameBytes, waitUntil, within, type FramePuller } from './liveHelpers.js';
+import { configWith, openAs, ownsBuffer, pullFrames, sameBytes, waitUntil, within, type FramePuller } from './liveHelpers.js';
 
 const CODES: Record<Dtype, number> = { uint8: 1, uint16: 2, float32: 3 };
 
@@ -72,16 +71,11 @@ afterEach(async () => {
 });
 
 function config(tcp: Partial<Config['tcp']> = {}): Config {
-  const cfg = defaultConfig();
-  Object.assign(cfg.tcp, tcp);
-  return cfg;
+  return configWith('tcp', tcp);
 }
 
 async function listen(cfg = config(), query = ''): Promise<{ src: RawFrameSocketSource; port: number }> {
-  const src = openSource(`tcp://127.0.0.1:0${query}`, cfg);
-  expect(src).toBeInstanceOf(RawFrameSocketSource);
-  const tcp = src as RawFrameSocketSource;
-  sources.push(tcp);
+  const tcp = openAs(RawFrameSocketSource, `tcp://127.0.0.1:0${query}`, cfg, sources);
   const { port } = await within(tcp.listening(), 5000, 'listening');
   expect(tcp.port).toBe(port);
   return { src: tcp, port };
@@ -356,8 +350,7 @@ describe('tcp:// refusals', () => {
 
   it('a port in use is refused with one line', async () => {
     const { port } = await listen();
-    const other = openSource(`tcp://127.0.0.1:${port}`, config()) as RawFrameSocketSource;
-    sources.push(other);
+    const other = openAs(RawFrameSocketSource, `tcp://127.0.0.1:${port}`, config(), sources);
     await expectInputError(other.open(), `tcp://127.0.0.1:${port}`, /cannot listen: address already in use/);
   });
 });

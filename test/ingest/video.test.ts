@@ -12,6 +12,7 @@ import { InputError } from '../../src/errors.js';
 import type { Frame } from '../../src/ingest/frame.js';
 import { probeArgs, probeVideo, resolveFfmpeg, resolveFfprobe } from '../../src/ingest/ffmpeg.js';
 import { FrameAssembler, VideoSource } from '../../src/ingest/video.js';
+import { pidAlive } from './liveHelpers.js';
 
 let dir: string;
 let ffmpeg: string;
@@ -102,15 +103,6 @@ async function inputError(p: Promise<unknown>): Promise<InputError> {
 function sameArray(a: ArrayLike<number> & ArrayBufferView, b: ArrayLike<number> & ArrayBufferView): boolean {
   if (a.constructor !== b.constructor || a.length !== b.length) return false;
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function sleep(ms: number): Promise<void> {

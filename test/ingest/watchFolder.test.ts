@@ -9,13 +9,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultConfig, type Config } from '../../src/config/schema.js';
+import type { Config } from '../../src/config/schema.js';
 import type { Frame } from '../../src/ingest/frame.js';
-import { openSource } from '../../src/ingest/open.js';
 import { WatchFolderSource } from '../../src/ingest/watchFolder.js';
 import { expectInputError, expectInputErrorSync } from '../helpers/errors.js';
 import { encodeTiff, randomImage, tempDir, type TestImage } from '../helpers/imageWriters.js';
-import { ownsBuffer, pullFrames, sameBytes, waitUntil, within, type FramePuller } from './liveHelpers.js';
+import { configWith, openAs, ownsBuffer, pullFrames, sameBytes, waitUntil, within, type FramePuller } from './liveHelpers.js';
 
 let dir: string;
 let watched: string;
@@ -35,16 +34,16 @@ afterEach(async () => {
 });
 
 function config(watch: Partial<Config['watch']> = {}): Config {
-  const cfg = defaultConfig();
-  Object.assign(cfg.watch, { interval: 0.1 }, watch);
-  return cfg;
+  return configWith('watch', { interval: 0.1, ...watch });
 }
 
 function watch(uri: string, cfg = config()): WatchFolderSource {
-  const src = openSource(uri, cfg);
-  expect(src).toBeInstanceOf(WatchFolderSource);
-  sources.push(src as WatchFolderSource);
-  return src as WatchFolderSource;
+  return openAs(WatchFolderSource, uri, cfg, sources);
+}
+
+/** Writes a TIFF into the watched folder at once. */
+function put(name: string, pages: TestImage[]): void {
+  fs.writeFileSync(path.join(watched, name), tiffBytes(pages));
 }
 
 /** A stack of `pages` 40×30 uint16 pages, different for every seed. */
@@ -113,6 +112,14 @@ async function expectPages(puller: FramePuller, pages: TestImage[], firstSeq = 0
   return got;
 }
 
+/** Opens `src` and expects `pages` as its first frames; the puller serves what follows. */
+async function openExpecting(src: WatchFolderSource, pages: TestImage[]): Promise<FramePuller> {
+  await within(src.open(), 30_000, 'open()');
+  const puller = pullFrames(src);
+  await expectPages(puller, pages);
+  return puller;
+}
+
 describe('watch: a folder written by another process', () => {
   it('every page of every file arrives once, in name order, never half-read, as the files are written in small chunks', async () => {
     const names = ['img_8.tif', 'img_9.tif', 'img_10.tif', 'img_11.tif'];
@@ -141,13 +148,13 @@ describe('watch: a folder written by another process', () => {
     const src = watch(`watch:${watched}`);
     const puller = pullFrames(src);
     fs.writeFileSync(path.join(watched, 'a_broken.tif'), 'this is not a TIFF file at all');
-    fs.writeFileSync(path.join(watched, 'b_good.tif'), tiffBytes(good));
+    put('b_good.tif', good);
     await within(src.open(), 30_000, 'open()');
     await expectPages(puller, good);
     expect(src.health().lastError).toBe(
       `watch:${watched}: skipped a_broken.tif: ${path.join(watched, 'a_broken.tif')}: not a TIFF file (bad magic bytes 74 68 69 73)`,
     );
-    fs.writeFileSync(path.join(watched, 'c_later.tif'), tiffBytes(later));
+    put('c_later.tif', later);
     await expectPages(puller, later, 2);
     expect(src.stats).toEqual({ files: 2, frames: 3, skipped: 1 });
   });
@@ -155,13 +162,11 @@ describe('watch: a folder written by another process', () => {
   it('a file whose frames differ from the stream is skipped with its sizes named', async () => {
     const first = stack(1, 1);
     const after = stack(1, 3);
-    fs.writeFileSync(path.join(watched, '1.tif'), tiffBytes(first));
-    fs.writeFileSync(path.join(watched, '2.tif'), tiffBytes(stack(1, 2, 41)));
-    fs.writeFileSync(path.join(watched, '3.tif'), tiffBytes(after));
+    put('1.tif', first);
+    put('2.tif', stack(1, 2, 41));
+    put('3.tif', after);
     const src = watch(`watch:${watched}`);
-    await within(src.open(), 30_000, 'open()');
-    const puller = pullFrames(src);
-    await expectPages(puller, [...first, ...after]);
+    await openExpecting(src, [...first, ...after]);
     expect(src.health().lastError).toBe(
       `watch:${watched}: skipped 2.tif: ${path.join(watched, '2.tif')}: is 41×30, 1 channel, uint16 but the stream is 40×30, 1 channel, uint16`,
     );
@@ -170,17 +175,15 @@ describe('watch: a folder written by another process', () => {
   it('files already there are processed first with watch.existing (default), ignored without it', async () => {
     const old = stack(2, 1);
     const fresh = stack(1, 2);
-    fs.writeFileSync(path.join(watched, 'old.tif'), tiffBytes(old));
-    const withExisting = watch(`watch:${watched}`);
-    await within(withExisting.open(), 30_000, 'open() with existing files');
-    await expectPages(pullFrames(withExisting), old);
+    put('old.tif', old);
+    await openExpecting(watch(`watch:${watched}`), old);
 
     const onlyNew = watch(`watch:${watched}`, config({ existing: false }));
     const opening = onlyNew.open();
     const puller = pullFrames(onlyNew);
     // Give it a look at the folder before the new file appears.
     await waitUntil(() => onlyNew.health().state === 'connected', () => JSON.stringify(onlyNew.health()));
-    fs.writeFileSync(path.join(watched, 'zz_new.tif'), tiffBytes(fresh));
+    put('zz_new.tif', fresh);
     await within(opening, 30_000, 'open() on the new file');
     await expectPages(puller, fresh);
   });
@@ -189,9 +192,9 @@ describe('watch: a folder written by another process', () => {
     const pages = stack(2, 4);
     const src = watch(`watch:${watched}/cam1_*.tif`);
     const puller = pullFrames(src);
-    fs.writeFileSync(path.join(watched, 'cam2_0.tif'), tiffBytes(stack(1, 5)));
-    fs.writeFileSync(path.join(watched, '.cam1_0.tif'), tiffBytes(stack(1, 6)));
-    fs.writeFileSync(path.join(watched, 'cam1_0.tif.part'), tiffBytes(pages));
+    put('cam2_0.tif', stack(1, 5));
+    put('.cam1_0.tif', stack(1, 6));
+    put('cam1_0.tif.part', pages);
     fs.renameSync(path.join(watched, 'cam1_0.tif.part'), path.join(watched, 'cam1_0.tif'));
     await within(src.open(), 30_000, 'open()');
     await expectPages(puller, pages);
@@ -201,17 +204,15 @@ describe('watch: a folder written by another process', () => {
   it('the folder vanishing is an outage: health says reconnecting, then frames resume when it is back', async () => {
     const before = stack(1, 1);
     const after = stack(1, 2);
-    fs.writeFileSync(path.join(watched, 'a.tif'), tiffBytes(before));
+    put('a.tif', before);
     const src = watch(`watch:${watched}`);
-    await within(src.open(), 30_000, 'open()');
-    const puller = pullFrames(src);
-    await expectPages(puller, before);
+    const puller = await openExpecting(src, before);
     const waiting = puller.next('the frame after the folder came back', 30_000);
     fs.rmSync(watched, { recursive: true });
     await waitUntil(() => src.health().state === 'reconnecting', () => JSON.stringify(src.health()));
     expect(src.health().lastError).toBe(`watch:${watched}: cannot list ${watched} (ENOENT)`);
     fs.mkdirSync(watched);
-    fs.writeFileSync(path.join(watched, 'b.tif'), tiffBytes(after));
+    put('b.tif', after);
     expectPage(await waiting, 1, after[0]);
     expect(src.health()).toMatchObject({ state: 'connected', reconnects: 1 });
     expect(src.health().outageMs).toBeGreaterThan(0);

@@ -70,27 +70,34 @@ def ramp(k, channels, height, width, dtype):
 
 
 class Spots:
-    """A specimen of Gaussian spots drifting by a random walk, with shot and read noise."""
+    """A specimen of Gaussian spots drifting by a random walk, with shot and read noise.
+    The field is rendered once, larger than the frame; each frame is a crop of it."""
+
+    MARGIN = 16
 
     def __init__(self, channels, height, width, dtype, seed):
         self.rng = np.random.default_rng(seed)
         self.shape = (channels, height, width)
         self.dtype = dtype
-        n = max(4, height * width // 800)
-        self.cy = self.rng.uniform(0, height, n)
-        self.cx = self.rng.uniform(0, width, n)
-        self.amp = self.rng.uniform(200, 1500, n)
+        m = self.MARGIN
+        fh, fw = height + 2 * m, width + 2 * m
+        yy, xx = np.mgrid[0:fh, 0:fw]
+        field = np.full((fh, fw), 100.0)
+        for _ in range(max(4, fh * fw // 800)):
+            cy, cx, amp = self.rng.uniform(0, fh), self.rng.uniform(0, fw), self.rng.uniform(200, 1500)
+            y0, y1, x0, x1 = int(max(0, cy - 12)), int(min(fh, cy + 13)), int(max(0, cx - 12)), int(min(fw, cx + 13))
+            field[y0:y1, x0:x1] += amp * np.exp(-((yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2) / (2 * 3.0**2))
+        self.field = field
         self.dy = self.dx = 0.0
 
     def frame(self):
-        self.dy += self.rng.normal(0, 0.3)
-        self.dx += self.rng.normal(0, 0.3)
+        m = self.MARGIN
+        self.dy = float(np.clip(self.dy + self.rng.normal(0, 0.5), -m, m))
+        self.dx = float(np.clip(self.dx + self.rng.normal(0, 0.5), -m, m))
         c, h, w = self.shape
-        yy, xx = np.mgrid[0:h, 0:w]
-        img = np.full((h, w), 100.0)
-        for cy, cx, amp in zip(self.cy + self.dy, self.cx + self.dx, self.amp):
-            img += amp * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 3.0**2))
-        planes = self.rng.poisson(img, size=(c, h, w)) + self.rng.normal(0, 5, (c, h, w))
+        y, x = m - int(round(self.dy)), m - int(round(self.dx))
+        img = self.field[y : y + h, x : x + w]
+        planes = self.rng.poisson(np.broadcast_to(img, (c, h, w))) + self.rng.normal(0, 5, (c, h, w))
         if self.dtype == np.uint8:
             planes = planes / 8
         top = 255 if self.dtype == np.uint8 else 65535
