@@ -53,6 +53,8 @@ export class WatchFolderSource implements FrameSource, HealthReporting {
   private readonly abort = new AbortController();
   private readonly counters: WatchFolderStats = { files: 0, frames: 0, skipped: 0 };
   private info: SourceInfo | null = null;
+  /** The file being read, closed by close() even if the consumer never resumes the iteration. */
+  private reader: TiffReader | null = null;
   private opening: Promise<SourceInfo> | null = null;
   private seq = 0;
 
@@ -99,6 +101,7 @@ export class WatchFolderSource implements FrameSource, HealthReporting {
   async close(): Promise<void> {
     this.abort.abort();
     this.healthState.ended();
+    await this.reader?.close();
   }
 
   private get closed(): boolean {
@@ -139,6 +142,7 @@ export class WatchFolderSource implements FrameSource, HealthReporting {
       if (name === null) return;
       const reader = await this.openFile(name);
       if (!reader) continue;
+      this.reader = reader;
       const path = nodePath.join(this.dir, name);
       try {
         const page = reader.pageInfo(0);
@@ -154,6 +158,7 @@ export class WatchFolderSource implements FrameSource, HealthReporting {
           try {
             data = await reader.readPage(i);
           } catch (err) {
+            if (this.closed) return; // close() closed the reader under us
             this.skip(name, fileError(path, err), `after ${i} of ${reader.pageCount} pages`);
             break;
           }
@@ -163,6 +168,7 @@ export class WatchFolderSource implements FrameSource, HealthReporting {
           yield { seq: this.seq++, t: this.clock.now(), width: info.width, height: info.height, channels: info.channels, data };
         }
       } finally {
+        this.reader = null;
         await reader.close();
       }
     }
