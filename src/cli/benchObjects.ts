@@ -84,8 +84,9 @@ export function benchObjects(
   const tpl: Float32Array = template;
   const planes = reg.slice(-8);
 
-  const oo = defaultObjectsOptions();
-  const segmenter = new Segmenter(w, h);
+  const blurKernel = objectKernel(backend, 'blur');
+  const oo = { ...defaultObjectsOptions(), blurKernel };
+  const segmenter = new Segmenter(w, h, blurKernel);
   const labels = new Int32Array(n);
   segmenter.segment(tpl, oo.segment, labels);
   const index = buildObjectIndex(labels, w, h);
@@ -108,7 +109,7 @@ export function benchObjects(
   }
   const coloc = new ColocalizationFeatures(index, { thresholdFraction: 0.15, rwc: false });
   line('colocalization', time(runs, (i) => coloc.compute(planes[i % 8][0], planes[i % 8][1])));
-  const localKernel = localCorrelationKernel(backend);
+  const localKernel = objectKernel(backend, 'localcorr');
   const local = new LocalCorrelation(w, h, 32, localKernel);
   local.setTemplate(tpl);
   line('local_correlation', time(runs, (i) => local.compute(planes[i % 8][0])));
@@ -139,12 +140,12 @@ export function benchObjects(
 }
 
 /**
- * The local-correlation kernel with the WebAssembly backend. `KernelName`
- * (src/stream/wasmModule.ts) does not list it yet; the loader only needs the
- * file name, dist/kernels/localcorr.wasm.
+ * A kernel of the objects stage with the WebAssembly backend (`localcorr`,
+ * `blur`). `KernelName` (src/stream/wasmModule.ts) does not list them yet;
+ * the loader only needs the file name, dist/kernels/<name>.wasm.
  */
-function localCorrelationKernel(backend: Backend): WasmSource | undefined {
-  return backend.name === 'wasm' ? loadKernelModuleSync('localcorr' as KernelName) : undefined;
+function objectKernel(backend: Backend, name: 'localcorr' | 'blur'): WasmSource | undefined {
+  return backend.name === 'wasm' ? loadKernelModuleSync(name as KernelName) : undefined;
 }
 
 /** Up to `count` discs of radius r on a grid (labels 1 … count), for a controlled object count and size. */

@@ -7,6 +7,7 @@ import { computeShape } from './features/shape.js';
 import { type LabelArray, type ObjectIndex, buildObjectIndex } from './objectIndex.js';
 import { matchObjects } from './objectMatch.js';
 import { type SegmentOptions, Segmenter } from './segment.js';
+import type { WasmSource } from './wasmInstance.js';
 
 /**
  * Objects in fixed mode: segmented once on the template (or given as a label
@@ -27,6 +28,8 @@ export interface ObjectsOptions {
   colocalization: { thresholdFraction: number; rwc: boolean } | null;
   /** User-defined features (Custom_<name>), run once per object per frame on the measured plane. */
   custom?: Record<string, CustomFeature> | null;
+  /** The compiled `blur` WebAssembly module for the segmentation's smoothing (bit-identical; see Segmenter). */
+  blurKernel?: WasmSource;
 }
 
 export interface Segmentation {
@@ -60,7 +63,7 @@ export class ObjectMeasurer {
     readonly height: number,
     readonly opts: ObjectsOptions,
   ) {
-    this.segmenter = new Segmenter(width, height);
+    this.segmenter = new Segmenter(width, height, opts.blurKernel);
     this.labels = new Int32Array(width * height);
   }
 

@@ -56,6 +56,7 @@ let sCounts = new Float64Array(256);
 let sCentres = new Float64Array(256);
 let sW2 = new Float64Array(256);
 let sM2 = new Float64Array(256);
+let sIntCounts = new Int32Array(256);
 
 function ensureScratch(bins: number): void {
   if (sCounts.length < bins) {
@@ -73,13 +74,9 @@ function ensureScratch(bins: number): void {
  */
 export function otsuThreshold(image: ArrayLike<number>, nbins = 256, n = image.length): number {
   if (n <= 0) throw new RangeError('otsuThreshold: empty image');
-  let min = image[0];
-  let max = image[0];
-  for (let i = 1; i < n; i++) {
-    const v = image[i];
-    if (v < min) min = v;
-    else if (v > max) max = v;
-  }
+  minMax(image, n);
+  const min = sMinMax[0];
+  const max = sMinMax[1];
   if (min === max) return image[0];
   let bins: number;
   if (isIntegerArray(image)) {
@@ -97,6 +94,25 @@ export function otsuThreshold(image: ArrayLike<number>, nbins = 256, n = image.l
     histogramUniform(image, n, min, max, bins, sCounts, sCentres);
   }
   return otsuFromHistogram(sCounts, sCentres, bins);
+}
+
+const sMinMax = new Float64Array(2);
+
+/**
+ * The extremes of the first n pixels into sMinMax. A function of its own: inlined in
+ * otsuThreshold, whose other paths use min and max as integers, V8 kept them boxed (a heap
+ * number per new extreme), several times slower.
+ */
+function minMax(image: ArrayLike<number>, n: number): void {
+  let min = image[0];
+  let max = image[0];
+  for (let i = 1; i < n; i++) {
+    const v = image[i];
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  sMinMax[0] = min;
+  sMinMax[1] = max;
 }
 
 /**
@@ -118,15 +134,21 @@ function histogramUniform(
   for (let i = 0; i <= bins; i++) edges[i] = i * step + first;
   edges[bins] = last;
   const norm = bins / (last - first);
-  counts.fill(0, 0, bins);
+  // Integer counts (exact, and cheaper to increment than float64 ones); 0 ≤ (v − first)·norm ≤ bins,
+  // so `| 0` truncates as np.histogram's floor does.
+  if (sIntCounts.length < bins) sIntCounts = new Int32Array(bins);
+  const c = sIntCounts;
+  c.fill(0, 0, bins);
+  const lastBin = bins - 1;
   for (let i = 0; i < n; i++) {
     const v = image[i];
-    let k = Math.trunc((v - first) * norm);
+    let k = ((v - first) * norm) | 0;
     if (k === bins) k--;
     if (v < edges[k]) k--;
-    else if (k !== bins - 1 && v >= edges[k + 1]) k++;
-    counts[k]++;
+    else if (k !== lastBin && v >= edges[k + 1]) k++;
+    c[k]++;
   }
+  for (let i = 0; i < bins; i++) counts[i] = c[i];
   for (let i = 0; i < bins; i++) centres[i] = (edges[i] + edges[i + 1]) / 2;
 }
 

@@ -1,6 +1,7 @@
 import type { FeatureColumns } from './features/columns.js';
 import { type SegmentOptions, Segmenter } from './segment.js';
 import { ObjectTracker } from './tracker.js';
+import type { WasmSource } from './wasmInstance.js';
 
 /**
  * Objects in tracked mode, for things that move (particles, migrating cells):
@@ -47,8 +48,10 @@ export class TrackedObjects {
     readonly height: number,
     private readonly segment: SegmentOptions,
     maxDisplacement: number,
+    /** The compiled `blur` WebAssembly module for the smoothing (bit-identical; see Segmenter). */
+    blurKernel?: WasmSource,
   ) {
-    this.segmenter = new Segmenter(width, height);
+    this.segmenter = new Segmenter(width, height, blurKernel);
     this.tracker = new ObjectTracker(width, height, { maxDisplacement });
     this.labels = new Int32Array(width * height);
     this.clean = new Float32Array(width * height);

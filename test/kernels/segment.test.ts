@@ -6,6 +6,8 @@ import { gaussianKernel } from '../../src/kernels/gaussian.js';
 import { Labeller, labelComponents } from '../../src/kernels/label.js';
 import { Segmenter, gaussianBlur64, segment, type SegmentOptions } from '../../src/kernels/segment.js';
 import { otsuThreshold, reflectIndex, Sauvola, sauvolaThreshold } from '../../src/kernels/threshold.js';
+import { WasmBlur } from '../../src/kernels/wasmBlur.js';
+import { type KernelName, loadKernelModuleSync } from '../../src/stream/wasmModule.js';
 import { seededRandom } from '../helpers/random.js';
 
 /**
@@ -55,6 +57,9 @@ interface Case {
   image?: number[];
 }
 
+/** The SIMD blur (bit-identical to gaussianBlur64 by construction; checked below and by the golden cases). */
+const blurModule = loadKernelModuleSync('blur' as KernelName);
+
 const golden = JSON.parse(readFileSync(new URL('../golden/segmentation.json', import.meta.url), 'utf8')) as { cases: Case[] };
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const shared = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -99,55 +104,58 @@ describe('segmentation golden (scikit-image 0.19)', () => {
       for (const run of c.runs) {
         const p = run.params;
         const tag = `${p.method}${p.sigma ? ` σ=${p.sigma}` : ''}${p.window ? ` w=${p.window} k=${p.k} r=${p.r ?? 'default'}` : ''}`;
-        it(tag, async () => {
-          const img = await loadCase(c);
-          if (!img) {
-            console.warn(`${c.name}: data not found, skipped`);
-            return;
-          }
-          const { width: W, height: H } = c;
-          const seg = new Segmenter(W, H);
-          const base: SegmentOptions = { method: p.method, sigma: p.sigma ?? 0, window: p.window, k: p.k, r: p.r };
-          for (const e of run.labels) {
-            const out = new Int32Array(W * H);
-            const res = seg.segment(img, { ...base, connectivity: e.connectivity }, out);
-            if (p.method === 'otsu') {
-              expect(close(res.threshold, run.threshold as number), `threshold ${res.threshold} vs ${run.threshold}`).toBe(true);
-            } else {
-              const t = seg.thresholdMap as Float64Array;
-              const g = run.thresholdMap as MapSummary;
-              for (const [y, x, v] of g.samples) expect(close(t[y * W + x], v), `T(${y},${x}) ${t[y * W + x]} vs ${v}`).toBe(true);
-              let s = 0;
-              let s2 = 0;
-              for (const v of t) {
-                s += v;
-                s2 += v * v;
+        // The WebAssembly blur only matters where there is smoothing.
+        for (const blur of p.sigma ? (['ts', 'wasm'] as const) : (['ts'] as const)) {
+          it(`${tag}${blur === 'wasm' ? ' (WebAssembly blur)' : ''}`, async () => {
+            const img = await loadCase(c);
+            if (!img) {
+              console.warn(`${c.name}: data not found, skipped`);
+              return;
+            }
+            const { width: W, height: H } = c;
+            const seg = new Segmenter(W, H, blur === 'wasm' ? blurModule : undefined);
+            const base: SegmentOptions = { method: p.method, sigma: p.sigma ?? 0, window: p.window, k: p.k, r: p.r };
+            for (const e of run.labels) {
+              const out = new Int32Array(W * H);
+              const res = seg.segment(img, { ...base, connectivity: e.connectivity }, out);
+              if (p.method === 'otsu') {
+                expect(close(res.threshold, run.threshold as number), `threshold ${res.threshold} vs ${run.threshold}`).toBe(true);
+              } else {
+                const t = seg.thresholdMap as Float64Array;
+                const g = run.thresholdMap as MapSummary;
+                for (const [y, x, v] of g.samples) expect(close(t[y * W + x], v), `T(${y},${x}) ${t[y * W + x]} vs ${v}`).toBe(true);
+                let s = 0;
+                let s2 = 0;
+                for (const v of t) {
+                  s += v;
+                  s2 += v * v;
+                }
+                expect(close(s, g.sum)).toBe(true);
+                expect(close(s2, g.sumSq)).toBe(true);
+                if (g.full) for (let i = 0; i < g.full.length; i++) expect(close(t[i], g.full[i])).toBe(true);
               }
-              expect(close(s, g.sum)).toBe(true);
-              expect(close(s2, g.sumSq)).toBe(true);
-              if (g.full) for (let i = 0; i < g.full.length; i++) expect(close(t[i], g.full[i])).toBe(true);
+              expect(res.rawCount).toBe(e.count);
+              expect(res.count).toBe(e.count);
+              let fg = 0;
+              for (const v of out) if (v) fg++;
+              expect(fg).toBe(run.foreground);
+              if (e.full) expect(Array.from(out)).toEqual(e.full);
+              expect(areas(out, res.count)).toEqual(e.areas);
+              expect(rle(out)).toEqual(e.rle);
+              for (const f of e.filtered ?? []) {
+                const o2 = new Int32Array(W * H);
+                const r2 = seg.segment(
+                  img,
+                  { ...base, connectivity: e.connectivity, minArea: f.minArea, maxArea: f.maxArea ?? Infinity, excludeBorder: f.excludeBorder },
+                  o2,
+                );
+                expect(r2.count).toBe(f.count);
+                expect(areas(o2, r2.count)).toEqual(f.areas);
+                expect(rle(o2)).toEqual(f.rle);
+              }
             }
-            expect(res.rawCount).toBe(e.count);
-            expect(res.count).toBe(e.count);
-            let fg = 0;
-            for (const v of out) if (v) fg++;
-            expect(fg).toBe(run.foreground);
-            if (e.full) expect(Array.from(out)).toEqual(e.full);
-            expect(areas(out, res.count)).toEqual(e.areas);
-            expect(rle(out)).toEqual(e.rle);
-            for (const f of e.filtered ?? []) {
-              const o2 = new Int32Array(W * H);
-              const r2 = seg.segment(
-                img,
-                { ...base, connectivity: e.connectivity, minArea: f.minArea, maxArea: f.maxArea ?? Infinity, excludeBorder: f.excludeBorder },
-                o2,
-              );
-              expect(r2.count).toBe(f.count);
-              expect(areas(o2, r2.count)).toEqual(f.areas);
-              expect(rle(o2)).toEqual(f.rle);
-            }
-          }
-        });
+          });
+        }
       }
     });
   }
@@ -324,6 +332,63 @@ describe('Sauvola', () => {
 });
 
 describe('segment', () => {
+  it("float64 smoothing (TypeScript and WebAssembly) is bit-identical to scipy's per-pixel order of operations", () => {
+    // scipy.ndimage.correlate1d with a symmetric kernel: x·w0, then + (x[−j] + x[+j])·w[j] for
+    // j = r … 1, axis 0 then axis 1, 'nearest' border. Written per pixel here; the kernel's loop
+    // order (eight outputs at a time, remainders, rows clamped at both ends) must not change a bit.
+    const onePass = (src: Float64Array, W: number, H: number, k: Float64Array, vertical: boolean): Float64Array => {
+      const R = (k.length - 1) >> 1;
+      const out = new Float64Array(W * H);
+      const at = (y: number, x: number): number => src[Math.min(H - 1, Math.max(0, y)) * W + Math.min(W - 1, Math.max(0, x))];
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          let a = src[y * W + x] * k[R];
+          for (let j = R; j >= 1; j--) a += (vertical ? at(y - j, x) + at(y + j, x) : at(y, x - j) + at(y, x + j)) * k[R + j];
+          out[y * W + x] = a;
+        }
+      }
+      return out;
+    };
+    const r = seededRandom(21);
+    for (const [W, H, sigma] of [
+      [37, 23, 2],
+      [64, 9, 2.7], // radius 11 > height: every row clamped
+      [5, 40, 1],
+      [16, 16, 0.6],
+    ] as const) {
+      const img = Float32Array.from({ length: W * H }, () => 1000 + r() * 3000);
+      const k = gaussianKernel(sigma);
+      const R = (k.length - 1) >> 1;
+      const expected = onePass(onePass(Float64Array.from(img), W, H, k, true), W, H, k, false);
+      const out = new Float64Array(W * H);
+      gaussianBlur64(img, W, H, k, out, new Float64Array(W * H), new Float64Array(W + 2 * R), new Int32Array(2 * R + 2));
+      const simd = new WasmBlur(blurModule, W, H).blur(img, k);
+      let differ = 0;
+      let differSimd = 0;
+      for (let i = 0; i < W * H; i++) {
+        if (!Object.is(out[i], expected[i])) differ++;
+        if (!Object.is(simd[i], expected[i])) differSimd++;
+      }
+      expect(differ, `${W}×${H} σ=${sigma}`).toBe(0);
+      expect(differSimd, `WebAssembly, ${W}×${H} σ=${sigma}`).toBe(0);
+    }
+  });
+
+  it('the WebAssembly blur follows σ changes (its layout depends on the radius)', () => {
+    const W = 41;
+    const H = 30;
+    const r = seededRandom(5);
+    const img = Float32Array.from({ length: W * H }, () => r() * 1000);
+    const simd = new WasmBlur(blurModule, W, H);
+    for (const sigma of [1, 3.2, 0.5, 3.2, 2]) {
+      const k = gaussianKernel(sigma);
+      const R = (k.length - 1) >> 1;
+      const expected = new Float64Array(W * H);
+      gaussianBlur64(img, W, H, k, expected, new Float64Array(W * H), new Float64Array(W + 2 * R), new Int32Array(2 * R + 2));
+      expect(Array.from(simd.blur(img, k)), `σ=${sigma}`).toEqual(Array.from(expected));
+    }
+  });
+
   it('float64 smoothing equals a direct clamped convolution', () => {
     const W = 11;
     const H = 7;

@@ -1,0 +1,147 @@
+// The float64 Gaussian blur of the segmentation (gaussianBlur64 in
+// src/kernels/segment.ts, scipy.ndimage's order of operations), two pixels
+// per f64x2 lane pair. Every lane does the reference's operations in the
+// reference's order — x·w0, then + (x[−j] + x[+j])·w[j] for j = r … 1 — and
+// WebAssembly neither fuses nor reorders floating-point operations, so the
+// result is bit-identical to the TypeScript reference (and so to scikit-image).
+//
+// Layout, fixed by init(): [image f64 W·H][scratch f64 W·H][line f64 W + 2R]
+// [taps f64 R + 1]. TypeScript writes the image (as float64) and the taps
+// w[0…R]; blur() leaves the result in the image's place.
+
+let W: i32 = 0;
+let H: i32 = 0;
+let R: i32 = 0;
+let imageP: usize = 0;
+let scratchP: usize = 0;
+let lineP: usize = 0;
+let tapsP: usize = 0;
+
+// @ts-ignore: decorator
+@inline
+function align64(p: usize): usize {
+  return (p + 63) & ~(<usize>63);
+}
+
+/** 0 on success, 2 when memory cannot grow. */
+export function init(w: i32, h: i32, r: i32): i32 {
+  W = w;
+  H = h;
+  R = r;
+  imageP = align64(__heap_base);
+  scratchP = align64(imageP + <usize>w * h * 8);
+  lineP = align64(scratchP + <usize>w * h * 8);
+  tapsP = align64(lineP + <usize>(w + 2 * r) * 8);
+  const end = tapsP + <usize>(r + 1) * 8;
+  const pages = <i32>((end + 65535) >> 16);
+  const have = memory.size();
+  if (pages > have && memory.grow(pages - have) < 0) return 2;
+  return 0;
+}
+
+export function imagePtr(): usize {
+  return imageP;
+}
+
+export function tapsPtr(): usize {
+  return tapsP;
+}
+
+export function blur(): void {
+  axis0(imageP, scratchP);
+  axis1(scratchP, imageP);
+}
+
+// @ts-ignore: decorator
+@inline
+function tap(j: i32): f64 {
+  return load<f64>(tapsP + (<usize>j << 3));
+}
+
+/** Vertical pass, src → dst, rows clamped at both ends ('nearest'). */
+function axis0(src: usize, dst: usize): void {
+  const rowBytes = <usize>W * 8;
+  const w0 = f64x2.splat(tap(0));
+  const x8 = W & ~7;
+  for (let y = 0; y < H; y++) {
+    const o = <usize>y * rowBytes;
+    let x = 0;
+    for (; x < x8; x += 8) {
+      const p = src + o + (<usize>x << 3);
+      let a0 = f64x2.mul(v128.load(p), w0);
+      let a1 = f64x2.mul(v128.load(p, 16), w0);
+      let a2 = f64x2.mul(v128.load(p, 32), w0);
+      let a3 = f64x2.mul(v128.load(p, 48), w0);
+      for (let j = R; j >= 1; j--) {
+        const pa = src + <usize>max(0, y - j) * rowBytes + (<usize>x << 3);
+        const pb = src + <usize>min(H - 1, y + j) * rowBytes + (<usize>x << 3);
+        const wj = f64x2.splat(tap(j));
+        a0 = f64x2.add(a0, f64x2.mul(f64x2.add(v128.load(pa), v128.load(pb)), wj));
+        a1 = f64x2.add(a1, f64x2.mul(f64x2.add(v128.load(pa, 16), v128.load(pb, 16)), wj));
+        a2 = f64x2.add(a2, f64x2.mul(f64x2.add(v128.load(pa, 32), v128.load(pb, 32)), wj));
+        a3 = f64x2.add(a3, f64x2.mul(f64x2.add(v128.load(pa, 48), v128.load(pb, 48)), wj));
+      }
+      const q = dst + o + (<usize>x << 3);
+      v128.store(q, a0);
+      v128.store(q, a1, 16);
+      v128.store(q, a2, 32);
+      v128.store(q, a3, 48);
+    }
+    for (; x < W; x++) {
+      const xo = <usize>x << 3;
+      let a = load<f64>(src + o + xo) * tap(0);
+      for (let j = R; j >= 1; j--) {
+        const va = load<f64>(src + <usize>max(0, y - j) * rowBytes + xo);
+        const vb = load<f64>(src + <usize>min(H - 1, y + j) * rowBytes + xo);
+        a += (va + vb) * tap(j);
+      }
+      store<f64>(dst + o + xo, a);
+    }
+  }
+}
+
+/** Horizontal pass, src → dst, through the line buffer (edge values repeated R times on each side). */
+function axis1(src: usize, dst: usize): void {
+  const rowBytes = <usize>W * 8;
+  const w0 = f64x2.splat(tap(0));
+  const x8 = W & ~7;
+  const mid = lineP + (<usize>R << 3);
+  for (let y = 0; y < H; y++) {
+    const o = <usize>y * rowBytes;
+    const first = load<f64>(src + o);
+    const last = load<f64>(src + o + rowBytes - 8);
+    for (let i = 0; i < R; i++) {
+      store<f64>(lineP + (<usize>i << 3), first);
+      store<f64>(mid + rowBytes + (<usize>i << 3), last);
+    }
+    memory.copy(mid, src + o, rowBytes);
+    let x = 0;
+    for (; x < x8; x += 8) {
+      const c = mid + (<usize>x << 3);
+      let a0 = f64x2.mul(v128.load(c), w0);
+      let a1 = f64x2.mul(v128.load(c, 16), w0);
+      let a2 = f64x2.mul(v128.load(c, 32), w0);
+      let a3 = f64x2.mul(v128.load(c, 48), w0);
+      for (let j = R; j >= 1; j--) {
+        const pa = c - (<usize>j << 3);
+        const pb = c + (<usize>j << 3);
+        const wj = f64x2.splat(tap(j));
+        a0 = f64x2.add(a0, f64x2.mul(f64x2.add(v128.load(pa), v128.load(pb)), wj));
+        a1 = f64x2.add(a1, f64x2.mul(f64x2.add(v128.load(pa, 16), v128.load(pb, 16)), wj));
+        a2 = f64x2.add(a2, f64x2.mul(f64x2.add(v128.load(pa, 32), v128.load(pb, 32)), wj));
+        a3 = f64x2.add(a3, f64x2.mul(f64x2.add(v128.load(pa, 48), v128.load(pb, 48)), wj));
+      }
+      const q = dst + o + (<usize>x << 3);
+      v128.store(q, a0);
+      v128.store(q, a1, 16);
+      v128.store(q, a2, 32);
+      v128.store(q, a3, 48);
+    }
+    for (; x < W; x++) {
+      const c = mid + (<usize>x << 3);
+      let a = load<f64>(c) * tap(0);
+      for (let j = R; j >= 1; j--) a += (load<f64>(c - (<usize>j << 3)) + load<f64>(c + (<usize>j << 3))) * tap(j);
+      store<f64>(dst + o + (<usize>x << 3), a);
+    }
+  }
+}
