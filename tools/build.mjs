@@ -4,13 +4,18 @@
 //      shared AssemblyScript code goes in a subfolder) → dist/kernels/<name>.wasm
 //      with the AssemblyScript compiler, skipped when the .wasm is newer than
 //      every file under assembly/ and this script;
-//   2. tsc -p tsconfig.json (src → dist, incremental).
+//   2. tsc -p tsconfig.json (src → dist, incremental);
+//   3. the dashboard: type-checked with its own tsconfig (DOM lib), then
+//      dashboard/src/main.ts bundled by esbuild with uPlot and the CSS into
+//      dist/dashboard/ (index.html, app.js, app.css), skipped when
+//      dist/dashboard/index.html is newer than every file under dashboard/,
+//      uPlot's package.json and this script.
 // Prints one line on success; on failure prints the compiler's message and
 // exits non-zero.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -99,6 +104,58 @@ function buildTs() {
   return `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 }
 
+function writeAtomic(path, contents) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, contents);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function buildDashboard() {
+  const dir = join(root, 'dashboard');
+  const out = join(root, 'dist/dashboard');
+  const stamp = join(out, 'index.html');
+  const require = createRequire(import.meta.url);
+  const newest = Math.max(newestSource(dir), mtime(require.resolve('uplot/package.json')));
+  if (mtime(stamp) > newest) return 'dashboard up to date';
+  const t0 = performance.now();
+  const tsc = require.resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: root, encoding: 'utf8' });
+  if (r.error) fail(`build: cannot run tsc: ${r.error.message}`);
+  if (r.status !== 0) fail(`build: dashboard type check failed\n${r.stdout}${r.stderr}`);
+  const { build } = await import('esbuild');
+  let result;
+  try {
+    result = await build({
+      entryPoints: { app: join(dir, 'src/main.ts') },
+      bundle: true,
+      format: 'esm',
+      target: ['chrome109', 'firefox115', 'safari16'],
+      minify: true,
+      sourcemap: true,
+      outdir: out,
+      write: false,
+      logLevel: 'silent',
+    });
+  } catch (err) {
+    const msgs = (err.errors ?? []).map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`).join('\n');
+    fail(`build: dashboard bundle failed\n${msgs || err.message}`);
+  }
+  mkdirSync(out, { recursive: true });
+  for (const f of result.outputFiles) {
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeAtomic(f.path, f.contents);
+  }
+  // Last: its time stamp says the bundle is complete.
+  writeAtomic(stamp, readFileSync(join(dir, 'index.html')));
+  return `dashboard ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+}
+
 const wasm = await buildWasm();
 const ts = buildTs();
-process.stdout.write(`build: ok (${wasm}; tsc ${ts})\n`);
+const dashboard = await buildDashboard();
+process.stdout.write(`build: ok (${wasm}; tsc ${ts}; ${dashboard})\n`);
