@@ -53,6 +53,18 @@ function newestSource(dir) {
   return t;
 }
 
+/** Writes through a temporary file: parallel builds or a running process may read the file. */
+function writeAtomic(path, contents) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, contents);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
 async function compileKernel(asc, entry, out) {
   let binary = null;
   const argv = [entry, ...ASC_FLAGS, '--outFile', 'kernel.wasm'];
@@ -66,15 +78,7 @@ async function compileKernel(asc, entry, out) {
     const msg = `${result.stdout.toString()}${result.stderr.toString()}`.trim();
     fail(`build: AssemblyScript compilation of ${entry} failed\n${msg}\n${result.error?.message ?? 'no output'}`);
   }
-  // Write atomically: parallel builds or a running process may read the file.
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, binary);
-    renameSync(tmp, out);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeAtomic(out, binary);
 }
 
 async function buildWasm() {
@@ -102,17 +106,6 @@ function buildTs() {
   if (r.error) fail(`build: cannot run tsc: ${r.error.message}`);
   if (r.status !== 0) fail(`build: tsc failed\n${r.stdout}${r.stderr}`);
   return `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-}
-
-function writeAtomic(path, contents) {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, contents);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 async function buildDashboard() {

@@ -282,7 +282,7 @@ let healthDirty = true;
 
 function frame(now: number): void {
   requestAnimationFrame(frame);
-  void fetchLabels();
+  if (!paused) void fetchLabels(); // new outlines wait for the display to resume
   body.dataset.framesReceived = String(state.counts.frames);
   const v = state.versions;
   if (v.notices !== seen.notices) {

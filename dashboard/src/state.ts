@@ -169,6 +169,28 @@ export class DashboardState {
     this.objectHistory = new ObjectHistory(this.settings.history);
   }
 
+  /** Topic messages by type (after the topicSeq check). */
+  private readonly topicHandlers = new Map<string, (m: unknown) => void>([
+    ['frame', (m) => this.onFrame(m as FrameMsg)],
+    ['objects', (m) => this.onObjects(m as ObjectsMsg)],
+    ['segmentation', (m) => this.onSegmentation(m as SegmentationMsg)],
+    ['event', (m) => this.onEvent(m as EventMsg)],
+    [
+      'stats',
+      (m) => {
+        this.stats = m as StatsMsg;
+        this.versions.stats++;
+      },
+    ],
+    [
+      'heatmap',
+      (m) => {
+        this.heatmap = m as HeatmapMsg;
+        this.versions.heatmap++;
+      },
+    ],
+  ]);
+
   /** A new history length: histories start again (their rings are re-made). */
   setHistory(n: number): void {
     this.settings.history = n;
@@ -265,31 +287,12 @@ export class DashboardState {
 
   /** One text message from the server. */
   handle(m: { type?: unknown; topic?: unknown; topicSeq?: unknown } & Record<string, unknown>): void {
+    const onTopic = typeof m.type === 'string' ? this.topicHandlers.get(m.type) : undefined;
+    if (onTopic !== undefined) {
+      if (this.advance(m.type as Topic, m.topicSeq as number)) onTopic(m);
+      return;
+    }
     switch (m.type) {
-      case 'frame':
-        if (this.advance('frame', m.topicSeq as number)) this.onFrame(m as unknown as FrameMsg);
-        return;
-      case 'objects':
-        if (this.advance('objects', m.topicSeq as number)) this.onObjects(m as unknown as ObjectsMsg);
-        return;
-      case 'segmentation':
-        if (this.advance('segmentation', m.topicSeq as number)) this.onSegmentation(m as unknown as SegmentationMsg);
-        return;
-      case 'event':
-        if (this.advance('event', m.topicSeq as number)) this.onEvent(m as unknown as EventMsg);
-        return;
-      case 'stats':
-        if (this.advance('stats', m.topicSeq as number)) {
-          this.stats = m as unknown as StatsMsg;
-          this.versions.stats++;
-        }
-        return;
-      case 'heatmap':
-        if (this.advance('heatmap', m.topicSeq as number)) {
-          this.heatmap = m as unknown as HeatmapMsg;
-          this.versions.heatmap++;
-        }
-        return;
       case 'gap':
         this.notice(`${String(m.topic)}: messages ${String(m.fromSeq)}–${String(m.toSeq)} are no longer held by the server`);
         return;

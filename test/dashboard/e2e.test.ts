@@ -205,6 +205,32 @@ describe.skipIf(!needBrowser)('dashboard in Chromium against the real server', (
     await page.waitForFunction((r) => Number(document.getElementById('plot-drift')!.dataset.rows) > Number(r), rows, WAIT);
   });
 
+  it('keyboard shortcuts, colour maps and the template reset work', async () => {
+    await page.locator('#image').click({ position: { x: 5, y: 5 } }); // focus the page, not a field
+    await page.keyboard.press('o');
+    expect(await page.locator('#outlines').isChecked()).toBe(false);
+    await page.keyboard.press('o');
+    expect(await page.locator('#outlines').isChecked()).toBe(true);
+    await page.selectOption('#contrast-mode', 'manual');
+    await page.waitForFunction(() => document.body.dataset.contrast === 'manual', null, WAIT);
+    await page.locator('#image').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('c');
+    await page.waitForFunction(() => document.body.dataset.contrast === 'auto', null, WAIT);
+    const coloured = () =>
+      page.evaluate(() => {
+        const c = document.getElementById('image')!;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - d[i + 2]) > 30) n++;
+        return n;
+      });
+    await page.selectOption('#colormap', 'viridis');
+    await expect.poll(coloured, { timeout: 30_000 }).toBeGreaterThan(1000);
+    await page.selectOption('#colormap', 'gray');
+    await page.click('#reset-template');
+    await expect.poll(() => page.locator('#toast').innerText(), { timeout: 30_000 }).toContain('done: resetTemplate');
+  });
+
   it('downloads the object table and the drift trace as CSV', async () => {
     const [objects] = await Promise.all([page.waitForEvent('download', WAIT), page.click('#csv-objects')]);
     const text = readFileSync((await objects.path())!, 'utf8');

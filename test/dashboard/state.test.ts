@@ -177,3 +177,12 @@ describe('DashboardState: data', () => {
     expect(s.labelsWanted).toBe(7);
   });
 });
+
+describe('DashboardState: robustness', () => {
+  it('ignores unknown message types, including ones named like object properties', () => {
+    const s = new DashboardState();
+    for (const type of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'nonsense', 42, null]) s.handle({ type });
+    expect(s.next).toEqual({});
+    expect(s.notices).toEqual([]);
+  });
+});
