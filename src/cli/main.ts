@@ -5,11 +5,20 @@ import { InputError } from '../errors.js';
 import { runBench } from './bench.js';
 import { runReplay } from './replay.js';
 import { runLive } from './run.js';
+import { parseSubscribeOptions, runSubscribe } from './subscribe.js';
 
 const USAGE = `usage:
-  scopestream run      [--source URI] [--record FILE] [--config FILE] [options]
-  scopestream replay   PATH [--record FILE] [--speed max|realtime|FACTOR] [--config FILE] [options]
-  scopestream bench    [--size WxH] [--json]
+  scopestream run       [--source URI] [--record FILE] [--host H] [--port P] [--token T] [--config FILE] [options]
+  scopestream replay    PATH [--record FILE] [--speed max|realtime|FACTOR] [--serve] [--config FILE] [options]
+  scopestream subscribe WS_URL [--topics t1,t2] [--format ndjson|csv] [--out FILE] [--token T] [--until-end]
+  scopestream bench     [--size WxH] [--json]
+
+server (run, replay --serve; docs/protocol.md):
+  --host H / --port P    where to listen (server.host 127.0.0.1, server.port 8080; 0: any free port)
+  --token T              required from clients (server.token); needed to bind beyond loopback
+  --insecure             bind beyond loopback without a token (server.insecure)
+  --ws-engine E          ws | uws (server.wsEngine)
+  --workers N            worker threads: auto | 0 (main thread) | N (pipeline.workers)
 
 options (each also lives in the YAML config; the command line wins):
   --max-shift N          largest shift searched, px (registration.maxShift)
@@ -62,6 +71,7 @@ const OPTIONS = {
   topics: { type: 'string' },
   format: { type: 'string' },
   out: { type: 'string' },
+  'until-end': { type: 'boolean' },
   runs: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -140,6 +150,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'replay':
         if (p.positionals.length !== 1) throw new InputError('replay: expected exactly one PATH (a TIFF, a folder or glob of images, or a video)');
         return await runReplay(p.positionals[0], p.config, p.values.serve === true);
+      case 'subscribe':
+        if (p.positionals.length > 1) throw new InputError(`subscribe: unexpected argument ${p.positionals[1]}`);
+        return await runSubscribe(parseSubscribeOptions(p.positionals[0], p.values));
       case 'bench':
         return await runBench({
           size: typeof p.values.size === 'string' ? p.values.size : undefined,
@@ -148,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
           backend: p.config.registration.backend,
         });
       default:
-        throw new InputError(`unknown command ${p.command}; expected run, replay or bench (see scopestream --help)`);
+        throw new InputError(`unknown command ${p.command}; expected run, replay, subscribe or bench (see scopestream --help)`);
     }
   } catch (e) {
     if (e instanceof InputError) {

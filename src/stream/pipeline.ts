@@ -157,6 +157,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   const live = info.live ? new LiveQueue(config.live.queue, (f) => arrival.delete(f.seq)) : null;
   const onAbort = (): void => live?.stop();
   signal?.addEventListener('abort', onAbort);
+  // Stopped while the worker was starting: the listener came too late to hear it.
+  if (signal?.aborted) live?.stop();
 
   const end = (error?: string): void => {
     const msg: Message = { type: 'end', frames, dropped: live?.dropped ?? 0 };

@@ -124,11 +124,11 @@ export class StreamServer {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
     this.parts.subscribers.closeAll(1001, reason);
-    // Give the close frames a moment to leave before the sockets are torn down.
-    await new Promise((r) => setTimeout(r, 50));
-    await new Promise<void>((resolve) => {
-      this.wss.close(() => resolve());
-    });
+    // Clients get a moment to answer the close frame; those that do not (not reading, gone) are cut.
+    const t0 = performance.now();
+    while (this.wss.clients.size > 0 && performance.now() - t0 < 1000) await new Promise((r) => setTimeout(r, 10));
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     if (this.http.listening) await this.stopListening(reason);
   }
 
