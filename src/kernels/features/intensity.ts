@@ -65,8 +65,13 @@ export class IntensityFeatures {
   private readonly fbits: Int32Array;
   private readonly oneVal = new Float32Array(1);
   private readonly oneBits = new Int32Array(this.oneVal.buffer);
-  /** floatQuartiles: write cursor of each marked bucket (−1: not marked), and the marked buckets. */
-  private readonly cursor = new Int32Array((1 << BUCKET_BITS) + 1).fill(-1);
+  /**
+   * floatQuartiles: the values of each bucket as a linked list (head per bucket, next per value,
+   * −1 ends), so that the few buckets needed are gathered without a pass over all values; and the
+   * marked buckets.
+   */
+  private readonly head = new Int32Array((1 << BUCKET_BITS) + 2);
+  private readonly next: Int32Array;
   private readonly marked = new Int32Array(6);
   private nMarked = 0;
   // Columns, held directly so that compute() does no property lookups by string.
@@ -155,6 +160,7 @@ export class IntensityFeatures {
     this.scratch2 = new Float64Array(this.quartiles ? maxSize : 0);
     this.counts = new Int32Array(1 << 16); // counting tables (≤ 2^16 bins)
     this.keys = new Int32Array(this.quartiles ? maxSize : 0);
+    this.next = new Int32Array(this.quartiles ? maxSize : 0);
     this.keys2 = new Int32Array(this.quartiles ? maxSize : 0);
     this.fvals = new Float32Array(this.quartiles ? maxSize : 0);
     this.fbits = new Int32Array(this.fvals.buffer);
@@ -185,7 +191,9 @@ export class IntensityFeatures {
     for (let k = 0; k < count; k++) {
       const a = offsets[k];
       const b = offsets[k + 1];
-      // Pass 1: count, Σx, min, max (first in raster order), Σx·X, Σx·Y.
+      // Pass 1: count, Σx, min, max (first in raster order), Σx·X, Σx·Y; with quartiles, the finite
+      // values are gathered into fvals on the way, so that pass 2 reads them contiguously.
+      const fv = this.fvals;
       let n = 0;
       let sum = 0;
       let min = Infinity;
@@ -198,6 +206,7 @@ export class IntensityFeatures {
         const v = image[i];
         if (v - v !== 0) continue; // NaN or ±Inf
         const y = py[p];
+        if (quartiles) fv[n] = v;
         n++;
         sum += v;
         if (v < min) min = v;
@@ -221,16 +230,31 @@ export class IntensityFeatures {
         this.cDisp[k] = NaN;
       } else {
         const mean = sum / n;
-        // Pass 2: Σ(x − mean)² (two-pass variance, population); with quartiles, also gathers the finite values.
+        // Pass 2: Σ(x − mean)² (two-pass variance, population).
         let ss = 0;
-        if (quartiles) {
-          const fv = this.fvals;
-          let m = 0;
-          for (let p = a; p < b; p++) {
-            const v = image[pixels[p]];
-            if (v - v !== 0) continue;
-            fv[m++] = v;
+        if (quartiles && n > SMALL && max > min && image instanceof Float32Array) {
+          // Also floatQuartiles' first pass: the values into buckets (counts and lists).
+          const counts = this.counts;
+          const head = this.head;
+          const next = this.next;
+          const size = bucketCount(n);
+          const top = size - 1;
+          const scale = size / (max - min);
+          counts.fill(0, 0, size + 1);
+          head.fill(-1, 0, size);
+          for (let j = 0; j < n; j++) {
+            const v = fv[j];
+            const t = ((v - min) * scale) | 0;
+            const c = t < top ? t : top;
+            counts[c]++;
+            next[j] = head[c];
+            head[c] = j;
             const d = v - mean;
+            ss += d * d;
+          }
+        } else if (quartiles) {
+          for (let j = 0; j < n; j++) {
+            const d = fv[j] - mean;
             ss += d * d;
           }
         } else {
@@ -421,12 +445,11 @@ export class IntensityFeatures {
    * scratch then holds the values and the caller selects instead. Allocates nothing.
    */
   private floatQuartiles(n: number, k: number): boolean {
-    const fv = this.fvals;
     const fb = this.fbits;
-    const bk = this.keys;
+    const head = this.head;
+    const next = this.next;
     const sorted = this.keys2;
     const counts = this.counts;
-    const s = this.scratch;
     const vmin = this.cMin[k];
     const vmax = this.cMax[k];
     const last = n - 1;
@@ -436,32 +459,19 @@ export class IntensityFeatures {
     const il = Math.floor(pl);
     const pu = last * 0.75;
     const iu = Math.floor(pu);
-    const d = Math.min(32 - Math.clz32(n), BUCKET_BITS);
-    const size = 1 << d;
-    const top = size - 1;
+    const size = bucketCount(n);
     if (!(vmax > vmin)) return this.unsorted(n);
-    let scale = size / (vmax - vmin);
-    counts.fill(0, 0, size + 1);
-    // The finite values were gathered into fvals (compute, pass 2).
-    for (let j = 0; j < n; j++) {
-      const t = ((fv[j] - vmin) * scale) | 0;
-      const c = t < top ? t : top;
-      bk[j] = c;
-      counts[c]++;
-    }
+    // The finite values were gathered into fvals, their buckets ⌊(x − min)·size / (max − min)⌋ into
+    // keys and counted (compute, pass 2).
     if (!this.markRanks(size, il, il < last ? il + 1 : il, mid, mid < last ? mid + 1 : mid, iu, iu < last ? iu + 1 : iu)) return this.unsorted(n);
-    const cursor = this.cursor;
-    for (let j = 0; j < n; j++) {
-      const q = cursor[bk[j]];
-      if (q < 0) continue;
-      cursor[bk[j]] = q + 1;
-      const bits = fb[j];
-      sorted[q] = bits ^ ((bits >> 31) & 0x7fffffff);
-    }
     for (let t = 0; t < this.nMarked; t++) {
       const c = this.marked[t];
-      cursor[c] = -1;
-      insertionSortInt(sorted, counts[c], counts[c + 1] - 1);
+      let q = counts[c];
+      for (let j = head[c]; j >= 0; j = next[j]) {
+        const bits = fb[j];
+        sorted[q++] = bits ^ ((bits >> 31) & 0x7fffffff);
+      }
+      insertionSortInt(sorted, counts[c], q - 1);
     }
     const l0 = this.decode(sorted[il]);
     const l1 = this.decode(sorted[il < last ? il + 1 : il]);
@@ -470,42 +480,53 @@ export class IntensityFeatures {
     const u0 = this.decode(sorted[iu]);
     const u1 = this.decode(sorted[iu < last ? iu + 1 : iu]);
     const median = lerp(m0, m1, pm - mid);
-    // Deviations (float64, as the sort-based path computes them); the largest is at the min or the max.
-    const dmax = Math.max(Math.abs(vmax - median), Math.abs(vmin - median));
-    let d0 = 0;
-    let d1 = 0;
-    if (dmax > 0) {
-      scale = size / dmax;
-      counts.fill(0, 0, size + 1);
-      for (let j = 0; j < n; j++) {
-        const dev = Math.abs(fv[j] - median);
-        s[j] = dev;
-        const t = (dev * scale) | 0;
-        const c = t < top ? t : top;
-        bk[j] = c;
-        counts[c]++;
-      }
-      if (!this.markRanks(size, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return this.unsorted(n);
-      const ds = this.scratch2;
-      for (let j = 0; j < n; j++) {
-        const q = cursor[bk[j]];
-        if (q < 0) continue;
-        cursor[bk[j]] = q + 1;
-        ds[q] = s[j];
-      }
-      for (let t = 0; t < this.nMarked; t++) {
-        const c = this.marked[t];
-        cursor[c] = -1;
-        insertionSort(ds, counts[c], counts[c + 1] - 1);
-      }
-      d0 = ds[mid];
-      d1 = mid < last ? ds[mid + 1] : d0;
-    }
+    // MAD over the float64 deviations |x − median|, as the sort-based path computes them. The
+    // values from rank il to iu + 1 (iu − il + 2 ≥ mid + 2 of them) lie within D of the median, so
+    // the deviations of rank mid and mid + 1 are ≤ D: only [0, D] is bucketed (finely, in few
+    // buckets), the rest goes to one overflow bucket that is never sorted.
+    const mad = this.madOf(n, median, Math.max(median - l0, u1 - median), size >> 2);
+    if (mad !== mad) return this.unsorted(n);
     this.cMed[k] = median;
     this.cLq[k] = lerp(l0, l1, pl - il);
     this.cUq[k] = lerp(u0, u1, pu - iu);
-    this.cMad[k] = lerp(d0, d1, pm - mid);
+    this.cMad[k] = mad;
     return true;
+  }
+
+  /**
+   * floatQuartiles' MAD: the median of the n float64 deviations |x − median| of fvals, given a
+   * bound dlim ≥ the deviations of rank mid and mid + 1; NaN when a bucket to sort is crowded.
+   */
+  private madOf(n: number, median: number, dlim: number, buckets: number): number {
+    if (!(dlim > 0)) return 0;
+    const fv = this.fvals;
+    const counts = this.counts;
+    const head = this.head;
+    const next = this.next;
+    const last = n - 1;
+    const pm = last * 0.5;
+    const mid = Math.floor(pm);
+    const msize = Math.max(1, buckets);
+    const scale = msize / dlim;
+    counts.fill(0, 0, msize + 2);
+    head.fill(-1, 0, msize + 1);
+    for (let j = 0; j < n; j++) {
+      // Bucket ⌊dev·scale⌋, monotone in dev, the overflow (dev > dlim, give or take a rounding)
+      // clamped to msize without a branch: about half the values land there, at random.
+      const c = Math.min(Math.abs(fv[j] - median) * scale, msize) | 0;
+      counts[c]++;
+      next[j] = head[c];
+      head[c] = j;
+    }
+    if (!this.markRanks(msize + 1, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return NaN;
+    const ds = this.scratch2;
+    for (let t = 0; t < this.nMarked; t++) {
+      const c = this.marked[t];
+      let q = counts[c];
+      for (let j = head[c]; j >= 0; j = next[j]) ds[q++] = Math.abs(fv[j] - median);
+      insertionSort(ds, counts[c], q - 1);
+    }
+    return lerp(ds[mid], mid < last ? ds[mid + 1] : ds[mid], pm - mid);
   }
 
   /** Fallback of floatQuartiles: the n finite values (in fvals) into scratch, unsorted; returns false. */
@@ -518,7 +539,7 @@ export class IntensityFeatures {
 
   /**
    * Turns counts[0 … size] into bucket starts and marks the buckets that hold
-   * the ranks r0 ≤ … ≤ r5: cursor[c] = start of c (else −1), listed in marked.
+   * the ranks r0 ≤ … ≤ r5, listed in marked.
    * False (nothing marked) if one of them holds more than BUCKET_MAX values.
    */
   private markRanks(size: number, r0: number, r1: number, r2: number, r3: number, r4: number, r5: number): boolean {
@@ -538,7 +559,6 @@ export class IntensityFeatures {
       if (counts[c + 1] - counts[c] > BUCKET_MAX) return false;
       this.marked[this.nMarked++] = c;
     }
-    for (let t = 0; t < this.nMarked; t++) this.cursor[this.marked[t]] = counts[this.marked[t]];
     return true;
   }
 
@@ -645,6 +665,15 @@ const SMALL = 48;
 const BUCKET_MAX = 48;
 /** Float32 path: at most 2^BUCKET_BITS buckets. */
 const BUCKET_BITS = 15;
+
+/**
+ * Float32 path: the number of buckets for n values, a power of two in (n/2, n]: one or two values
+ * per bucket keeps the buckets to sort short, while the per-bucket work (counts, starts) stays
+ * below the per-value work.
+ */
+function bucketCount(n: number): number {
+  return 1 << Math.min(31 - Math.clz32(n), BUCKET_BITS);
+}
 
 function insertionSortInt(s: Int32Array, lo: number, hi: number): void {
   for (let i = lo + 1; i <= hi; i++) {
