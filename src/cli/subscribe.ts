@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import WebSocket from 'ws';
 import { InputError } from '../errors.js';
-import { WS_TOPICS } from '../stream/subscribers.js';
+import { WS_TOPICS } from '../stream/clientMessages.js';
 
 /**
  * `scopestream subscribe WS_URL`: a client of protocol v1 (docs/protocol.md)

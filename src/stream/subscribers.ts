@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
+import { parseClientMessage, WS_TOPICS, type WsTopic } from './clientMessages.js';
 import type { Message, Topic } from './hub.js';
 import type { PreviewHeader, PreviewKind } from './processor.js';
 import { type LogEntry, TopicLog } from './topicLog.js';
@@ -18,13 +19,9 @@ export interface ClientSocket {
   close(code: number, reason: string): void;
 }
 
-/** Topics a client may subscribe to. */
-export const WS_TOPICS = ['frame', 'objects', 'segmentation', 'stats', 'preview', 'heatmap', 'event'] as const;
-export type WsTopic = (typeof WS_TOPICS)[number];
 /** Topics kept in rings for resume (previews are latest-only). */
 const LOGGED: readonly WsTopic[] = ['frame', 'objects', 'segmentation', 'stats', 'heatmap', 'event'];
 
-const isWsTopic = (t: unknown): t is WsTopic => typeof t === 'string' && (WS_TOPICS as readonly string[]).includes(t);
 
 export interface Control {
   resetTemplate(): void;
@@ -186,78 +183,32 @@ export class Subscribers {
   }
 
   private onMessage(c: Client, text: string): void {
-    let m: unknown;
-    try {
-      m = JSON.parse(text);
-    } catch (e) {
-      return this.error(c, `malformed JSON: ${(e as Error).message}`);
-    }
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) return this.error(c, 'a message must be a JSON object with a "type"');
-    const msg = m as Record<string, unknown>;
+    const p = parseClientMessage(text);
+    if (!p.ok) return this.error(c, p.error);
+    const msg = p.message;
     switch (msg.type) {
       case 'subscribe':
-        return this.subscribe(c, msg);
-      case 'unsubscribe': {
-        const topics = this.topicList(c, msg.topics);
-        if (topics === null) return;
-        for (const t of topics) {
+        return this.subscribe(c, msg.topics, msg.from, msg.preview);
+      case 'unsubscribe':
+        for (const t of msg.topics) {
           c.topics.delete(t);
           c.cursors.delete(t);
           c.drops.delete(t);
         }
         this.updatePreviewKinds();
-        return this.sendJson(c, { type: 'unsubscribed', topics });
-      }
+        return this.sendJson(c, { type: 'unsubscribed', topics: msg.topics });
       case 'command':
-        if (msg.command === 'resetTemplate') {
-          if (this.control === null) return this.error(c, 'resetTemplate: the pipeline is not running');
-          this.control.resetTemplate();
-          return this.sendJson(c, { type: 'ack', command: 'resetTemplate' });
-        }
-        return this.error(c, `unknown command ${JSON.stringify(msg.command)}; known: resetTemplate`);
+        if (this.control === null) return this.error(c, `${msg.command}: the pipeline is not running`);
+        this.control.resetTemplate();
+        return this.sendJson(c, { type: 'ack', command: msg.command });
       case 'ping':
         return this.sendJson(c, { type: 'pong' });
-      default:
-        return this.error(c, `unknown message type ${JSON.stringify(msg.type)}; expected subscribe, unsubscribe, command or ping`);
     }
   }
 
-  private topicList(c: Client, topics: unknown): WsTopic[] | null {
-    if (!Array.isArray(topics) || topics.length === 0 || topics.length > WS_TOPICS.length) {
-      this.error(c, `"topics" must be a non-empty list of topics (${WS_TOPICS.join(', ')})`);
-      return null;
-    }
-    const bad = topics.find((t) => !isWsTopic(t));
-    if (bad !== undefined) {
-      this.error(c, `unknown topic ${JSON.stringify(bad)}; topics are ${WS_TOPICS.join(', ')}`);
-      return null;
-    }
-    return [...new Set(topics as WsTopic[])];
-  }
-
-  private subscribe(c: Client, msg: Record<string, unknown>): void {
-    const topics = this.topicList(c, msg.topics);
-    if (topics === null) return;
-    const from = msg.from;
-    const fromOf = (t: WsTopic): number | null => {
-      if (from === undefined || from === null) return null;
-      if (typeof from === 'number') return from;
-      const v = (from as Record<string, unknown>)[t];
-      return typeof v === 'number' ? v : null;
-    };
-    const validSeq = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-    if (
-      from !== undefined &&
-      from !== null &&
-      !validSeq(from) &&
-      !(typeof from === 'object' && !Array.isArray(from) && Object.entries(from).every(([t, v]) => isWsTopic(t) && validSeq(v)))
-    ) {
-      return this.error(c, '"from" must be a topicSeq (an integer ≥ 0) or an object {topic: topicSeq}');
-    }
-    if (msg.preview !== undefined && msg.preview !== 'registered' && msg.preview !== 'raw') {
-      return this.error(c, `"preview" must be "registered" or "raw", got ${JSON.stringify(msg.preview)}`);
-    }
-    if (msg.preview !== undefined) c.preview = msg.preview as PreviewKind;
+  private subscribe(c: Client, topics: WsTopic[], from: number | Partial<Record<WsTopic, number>> | null, preview: PreviewKind | null): void {
+    const fromOf = (t: WsTopic): number | null => (from === null ? null : typeof from === 'number' ? from : (from[t] ?? null));
+    if (preview !== null) c.preview = preview;
     const next: Record<string, number> = {};
     for (const t of topics) {
       c.topics.add(t);
