@@ -69,9 +69,6 @@ export class PreviewEncoder {
   private readonly result: PreviewImage;
   /** The downsampled plane (NaN where a block has no finite pixel); empty when factor = 1. */
   private readonly down: Float64Array;
-  /** Block sums and counts of the current output row. */
-  private readonly rowSum: Float64Array;
-  private readonly rowCount: Int32Array;
   private readonly hist: Int32Array;
   /** The finite sampled values. */
   private readonly sample: Float64Array;
@@ -100,8 +97,6 @@ export class PreviewEncoder {
     this.down = new Float64Array(s.factor === 1 ? 0 : n);
     this.sample = new Float64Array(samples);
     this.scratch = new Float64Array(samples);
-    this.rowSum = new Float64Array(s.width);
-    this.rowCount = new Int32Array(s.width);
     this.hist = new Int32Array(BINS);
     this.result = { data: new Uint8Array(n), width: s.width, height: s.height, lo: NaN, hi: NaN };
   }
@@ -137,36 +132,56 @@ export class PreviewEncoder {
     return this.down;
   }
 
+  /**
+   * Block means. A full block's plain sum is finite exactly when all its pixels
+   * are (NaN and ±Infinity propagate), so the per-pixel test is needed only for
+   * the blocks whose sum is not (and the partial blocks at the edges). 2 × 2
+   * blocks, the common case, are summed unrolled.
+   */
   private downsample(plane: PreviewPlane): void {
-    const { width, height, factor, down, outWidth, rowSum, rowCount } = this;
-    for (let oy = 0; oy * factor < height; oy++) {
-      rowSum.fill(0);
-      rowCount.fill(0);
-      const yEnd = Math.min(height, (oy + 1) * factor);
-      for (let y = oy * factor; y < yEnd; y++) {
-        const base = y * width;
-        // One block's span of this row summed in locals, then added to the block.
-        for (let ox = 0, x = 0; ox < outWidth; ox++) {
-          const xEnd = Math.min(width, x + factor);
+    const { width: w, height: h, factor: f, down, outWidth: ow, outHeight: oh } = this;
+    const fullW = Math.floor(w / f);
+    const fullH = Math.floor(h / f);
+    const ff = f * f;
+    for (let oy = 0; oy < fullH; oy++) {
+      const o = oy * ow;
+      const r0 = oy * f * w;
+      if (f === 2) {
+        const r1 = r0 + w;
+        for (let ox = 0; ox < fullW; ox++) {
+          const i = 2 * ox;
+          const sum = plane[r0 + i] + plane[r0 + i + 1] + plane[r1 + i] + plane[r1 + i + 1];
+          down[o + ox] = sum * 0 === 0 ? sum / 4 : this.blockMean(plane, ox, oy);
+        }
+      } else {
+        for (let ox = 0; ox < fullW; ox++) {
           let sum = 0;
-          let count = 0;
-          for (; x < xEnd; x++) {
-            const v = plane[base + x];
-            if (v * 0 === 0) {
-              sum += v;
-              count++;
-            }
-          }
-          rowSum[ox] += sum;
-          rowCount[ox] += count;
+          for (let r = r0 + ox * f, rEnd = r + f * w; r < rEnd; r += w) for (let i = r; i < r + f; i++) sum += plane[i];
+          down[o + ox] = sum * 0 === 0 ? sum / ff : this.blockMean(plane, ox, oy);
         }
       }
-      const o = oy * outWidth;
-      for (let ox = 0; ox < outWidth; ox++) {
-        const c = rowCount[ox];
-        down[o + ox] = c > 0 ? rowSum[ox] / c : NaN;
+      for (let ox = fullW; ox < ow; ox++) down[o + ox] = this.blockMean(plane, ox, oy);
+    }
+    for (let oy = fullH; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) down[oy * ow + ox] = this.blockMean(plane, ox, oy);
+  }
+
+  /** The mean of the finite pixels of block (ox, oy); NaN when it has none. */
+  private blockMean(plane: PreviewPlane, ox: number, oy: number): number {
+    const { width: w, height: h, factor: f } = this;
+    const xEnd = Math.min(w, (ox + 1) * f);
+    const yEnd = Math.min(h, (oy + 1) * f);
+    let sum = 0;
+    let count = 0;
+    for (let y = oy * f; y < yEnd; y++) {
+      for (let i = y * w + ox * f, end = y * w + xEnd; i < end; i++) {
+        const v = plane[i];
+        if (v * 0 === 0) {
+          sum += v;
+          count++;
+        }
       }
     }
+    return count > 0 ? sum / count : NaN;
   }
 
   /** The finite values at every stride-th pixel of the output-sized image, with their range. */
