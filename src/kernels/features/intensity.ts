@@ -73,6 +73,9 @@ export class IntensityFeatures {
   private readonly head = new Int32Array((1 << BUCKET_BITS) + 2);
   private readonly next: Int32Array;
   private readonly marked = new Int32Array(6);
+  /** The value buckets of the current object: ⌊(x − bucketLo)·bucketScale⌋, clamped. */
+  private bucketLo = 0;
+  private bucketScale = 1;
   private nMarked = 0;
   // Columns, held directly so that compute() does no property lookups by string.
   private readonly cInt: Float64Array;
@@ -201,12 +204,16 @@ export class IntensityFeatures {
       let argmax = -1;
       let sxX = 0;
       let sxY = 0;
+      let sq = 0;
       for (let p = a; p < b; p++) {
         const i = pixels[p];
         const v = image[i];
         if (v - v !== 0) continue; // NaN or ±Inf
         const y = py[p];
-        if (quartiles) fv[n] = v;
+        if (quartiles) {
+          fv[n] = v;
+          sq += v * v;
+        }
         n++;
         sum += v;
         if (v < min) min = v;
@@ -239,13 +246,22 @@ export class IntensityFeatures {
           const next = this.next;
           const size = bucketCount(n);
           const top = size - 1;
-          const scale = size / (max - min);
+          // The buckets span mean ± 4σ within [min, max] (σ roughly, from Σx²: the range only has
+          // to be monotone, not exact), so that a few far values do not crowd the rest into a few
+          // buckets; the values beyond go to the first and last bucket.
+          const sd = Math.sqrt(sq / n - mean * mean);
+          const lo = sd > 0 ? Math.max(min, mean - 4 * sd) : min;
+          const hi = sd > 0 ? Math.min(max, mean + 4 * sd) : max;
+          const scale = hi > lo ? size / (hi - lo) : size / (max - min);
+          const origin = hi > lo ? lo : min;
+          this.bucketLo = origin;
+          this.bucketScale = scale;
           counts.fill(0, 0, size + 1);
           head.fill(-1, 0, size);
           for (let j = 0; j < n; j++) {
             const v = fv[j];
-            const t = ((v - min) * scale) | 0;
-            const c = t < top ? t : top;
+            const u = (v - origin) * scale;
+            const c = u < 0 ? 0 : u < top ? u | 0 : top;
             counts[c]++;
             next[j] = head[c];
             head[c] = j;
@@ -484,7 +500,7 @@ export class IntensityFeatures {
     // values from rank il to iu + 1 (iu − il + 2 ≥ mid + 2 of them) lie within D of the median, so
     // the deviations of rank mid and mid + 1 are ≤ D: only [0, D] is bucketed (finely, in few
     // buckets), the rest goes to one overflow bucket that is never sorted.
-    const mad = this.madOf(n, median, Math.max(median - l0, u1 - median), size >> 2);
+    const mad = this.madOf(n, k, median, Math.max(median - l0, u1 - median), size >> 2);
     if (mad !== mad) return this.unsorted(n);
     this.cMed[k] = median;
     this.cLq[k] = lerp(l0, l1, pl - il);
@@ -495,38 +511,59 @@ export class IntensityFeatures {
 
   /**
    * floatQuartiles' MAD: the median of the n float64 deviations |x − median| of fvals, given a
-   * bound dlim ≥ the deviations of rank mid and mid + 1; NaN when a bucket to sort is crowded.
+   * bound dlim ≥ the deviations of rank mid and mid + 1 (the values from rank il to iu + 1, at
+   * least mid + 2 of them, lie within dlim of the median). One pass counts the deviations in
+   * `buckets` buckets over [0, dlim] (beyond: one overflow bucket, never needed); the values of the
+   * bucket(s) holding rank mid and mid + 1 are then found through the value buckets of compute's
+   * pass 2 (head, next) that can hold such a deviation, both sides of the median, and sorted.
+   * NaN when a deviation bucket to sort is crowded.
    */
-  private madOf(n: number, median: number, dlim: number, buckets: number): number {
+  private madOf(n: number, k: number, median: number, dlim: number, buckets: number): number {
     if (!(dlim > 0)) return 0;
     const fv = this.fvals;
     const counts = this.counts;
-    const head = this.head;
-    const next = this.next;
     const last = n - 1;
     const pm = last * 0.5;
     const mid = Math.floor(pm);
     const msize = Math.max(1, buckets);
     const scale = msize / dlim;
+    const lim = msize + 1;
     counts.fill(0, 0, msize + 2);
-    head.fill(-1, 0, msize + 1);
-    for (let j = 0; j < n; j++) {
-      // Bucket ⌊dev·scale⌋, monotone in dev, the overflow (dev > dlim, give or take a rounding)
-      // clamped to msize without a branch: about half the values land there, at random.
-      const c = Math.min(Math.abs(fv[j] - median) * scale, msize) | 0;
-      counts[c]++;
-      next[j] = head[c];
-      head[c] = j;
-    }
-    if (!this.markRanks(msize + 1, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return NaN;
+    // Bucket ⌊dev·scale⌋, monotone in dev, at most lim; dev ≤ dlim gives at most msize.
+    for (let j = 0; j < n; j++) counts[Math.min(Math.abs(fv[j] - median) * scale, lim) | 0]++;
+    if (!this.markRanks(lim, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return NaN;
     const ds = this.scratch2;
     for (let t = 0; t < this.nMarked; t++) {
       const c = this.marked[t];
+      // Deviations in [c, c + 1) / scale: values in [median − (c + 1)/scale, median − c/scale] and
+      // [median + c/scale, median + (c + 1)/scale], give or take a rounding — so one more value
+      // bucket on each side of each range. Each value found is tested by the same expression.
       let q = counts[c];
-      for (let j = head[c]; j >= 0; j = next[j]) ds[q++] = Math.abs(fv[j] - median);
+      const lo = this.valueBucket(n, median - (c + 1) / scale) - 1;
+      const hi = this.valueBucket(n, median + (c + 1) / scale) + 1;
+      const innerLo = this.valueBucket(n, median - c / scale) + 1;
+      const innerHi = this.valueBucket(n, median + c / scale) - 1;
+      const size = bucketCount(n);
+      for (let b = Math.max(0, lo); b <= Math.min(size - 1, hi); b++) {
+        // Value buckets strictly between the two ranges hold deviations below c/scale only.
+        if (b > innerLo && b < innerHi) b = innerHi;
+        for (let j = this.head[b]; j >= 0; j = this.next[j]) {
+          const dev = Math.abs(fv[j] - median);
+          if ((Math.min(dev * scale, lim) | 0) === c) ds[q++] = dev;
+        }
+      }
+      // Every value of the bucket was found (else a rounding defeated the margins: select instead).
+      if (q !== counts[c + 1]) return NaN;
       insertionSort(ds, counts[c], q - 1);
     }
     return lerp(ds[mid], mid < last ? ds[mid + 1] : ds[mid], pm - mid);
+  }
+
+  /** The value bucket (compute's pass 2) of x for the current object of n values, clamped to [−1, size]. */
+  private valueBucket(n: number, x: number): number {
+    const size = bucketCount(n);
+    const u = (x - this.bucketLo) * this.bucketScale;
+    return u < 0 ? -1 : u >= size ? size : u | 0;
   }
 
   /** Fallback of floatQuartiles: the n finite values (in fvals) into scratch, unsorted; returns false. */
