@@ -222,6 +222,9 @@ describe('IntensityFeatures edge cases', () => {
       () => 3.25, // all equal
       () => (rand() < 0.5 ? 0 : 65535), // two values
       (i) => (i % 97) * 1.5 + Math.fround(rand()), // warped-like: non-integer, clustered
+      () => (rand() < 0.05 ? 5000 + rand() * 1000 : 100 + rand() * 10), // a bright tail: buckets span mean ± 4σ, the tail in the last
+      () => 3e5 + rand() * 0.1, // bright and flat: Σx²/n − mean² cancels (σ estimate unusable, min … max instead)
+      () => (rand() < 0.5 ? -1 : 1) * (rand() < 0.02 ? 1e4 : 1 + rand()), // symmetric with far values both sides: the MAD's two ranges
     ];
     for (const kind of kinds) {
       const img = new Float32Array(w * h);
