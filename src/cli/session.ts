@@ -27,7 +27,7 @@ export async function openSession(uri: string, config: Config): Promise<Session>
   try {
     await namingInput(uri, () => source.open());
     if (config.record.file) {
-      recorder = new Recorder(config.record.file);
+      recorder = new Recorder(config.record.file, config.record);
       await recorder.ready();
     }
   } catch (e) {
