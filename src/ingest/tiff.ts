@@ -9,6 +9,7 @@
 import { open as openFile, readFile, type FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { InputError } from '../errors.js';
+import type { LabelArray } from '../kernels/objectIndex.js';
 import { allocPixels, type Dtype, type Frame, type FrameSource, type PixelArray, type SourceInfo } from './frame.js';
 import {
   DEFAULT_MAX_PIXELS, HOST_LITTLE_ENDIAN, checkFps, checkPixelCount, fileError, oneLine, sniffFormat,
@@ -89,7 +90,18 @@ const DESCRIPTION_MAX = 65536;
 export interface TiffOpenOptions extends ImageReadOptions {
   /** Stop after the first page (for single images such as label files). */
   firstPageOnly?: boolean;
+  /**
+   * Also accept signed 8/16-bit and 32-bit integer samples, which are label
+   * images, never frames: such a file is read with `readLabels`.
+   */
+  labels?: boolean;
 }
+
+/** What a page's samples are: a frame dtype, or one of the integer types only label images have. */
+type SampleType = Dtype | 'int8' | 'int16' | 'uint32' | 'int32';
+
+/** Decoded samples: frame pixels, or the 32-bit integers of a label image (int8/int16 arrive as their uint bits). */
+type SampleArray = PixelArray | Uint32Array | Int32Array;
 
 /** A directory entry: its value inline (copied) or the file offset of its array. */
 interface Entry {
@@ -100,7 +112,11 @@ interface Entry {
   offset: number;
 }
 
-interface Page extends ImageInfo {
+interface Page {
+  width: number;
+  height: number;
+  channels: number;
+  sample: SampleType;
   /** Index of this page's IFD in the chain (pages skip reduced-resolution IFDs). */
   ifd: number;
   bytesPerSample: number;
@@ -137,6 +153,7 @@ export class TiffReader {
     readonly littleEndian: boolean,
     readonly bigTiff: boolean,
     private readonly maxPixels: number,
+    private readonly labels: boolean,
   ) {}
 
   static async open(path: string, opts: TiffOpenOptions = {}): Promise<TiffReader> {
@@ -166,7 +183,7 @@ export class TiffReader {
       }
       if (!big && bytesRead < 8) throw new InputError(`${path}: truncated TIFF header`);
       const first = big ? u64(dv, 8, le) : dv.getUint32(4, le);
-      const reader = new TiffReader(path, fh, size, le, big, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+      const reader = new TiffReader(path, fh, size, le, big, opts.maxPixels ?? DEFAULT_MAX_PIXELS, opts.labels === true);
       reader.bytesRead = bytesRead;
       await reader.walk(first, opts.firstPageOnly === true);
       return reader;
@@ -183,13 +200,13 @@ export class TiffReader {
   /** Geometry of page i (all pages share it unless opened with firstPageOnly). */
   pageInfo(i: number): ImageInfo {
     const p = this.page(i);
-    return { width: p.width, height: p.height, channels: p.channels, dtype: p.dtype };
+    return { width: p.width, height: p.height, channels: p.channels, dtype: this.frameDtype(p) };
   }
 
   get width(): number { return this.pages[0].width; }
   get height(): number { return this.pages[0].height; }
   get channels(): number { return this.pages[0].channels; }
-  get dtype(): Dtype { return this.pages[0].dtype; }
+  get dtype(): Dtype { return this.frameDtype(this.pages[0]); }
 
   /**
    * Frame rate from ImageJ metadata (`fps=` or `finterval=`), when the file has it.
@@ -206,12 +223,38 @@ export class TiffReader {
     let p: Page;
     try {
       p = this.page(i);
+      this.frameDtype(p);
     } catch (err) {
       return Promise.reject(err);
     }
-    const job = this.tail.then(() => this.readPageNow(p, i, out));
+    return this.serialised(() => this.readPageNow(p, i, out) as Promise<PixelArray>);
+  }
+
+  /**
+   * The first page as a label image (opened with `labels: true`): 8/16-bit
+   * unsigned as they are, uint32 and int32 as such, signed 8/16-bit widened
+   * to int32. Float samples are returned as they are (the caller refuses them).
+   */
+  readLabels(): Promise<LabelArray | Float32Array> {
+    const p = this.pages[0];
+    return this.serialised(async () => {
+      const raw = await this.readPageNow(p, 0, undefined);
+      if (p.sample === 'int8') return Int32Array.from(new Int8Array(raw.buffer, raw.byteOffset, raw.length));
+      if (p.sample === 'int16') return Int32Array.from(new Int16Array(raw.buffer, raw.byteOffset, raw.length));
+      return raw;
+    });
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const job = this.tail.then(work);
     this.tail = job.catch(() => undefined);
     return job;
+  }
+
+  /** The page's samples as a frame dtype; label-only sample types are not frames. */
+  private frameDtype(p: Page): Dtype {
+    if (p.sample === 'uint8' || p.sample === 'uint16' || p.sample === 'float32') return p.sample;
+    throw this.fail(`${p.sample} samples are label data, not frames (frames are 8/16-bit unsigned or 32-bit float)`);
   }
 
   async close(): Promise<void> {
@@ -275,10 +318,10 @@ export class TiffReader {
           if (desc) this.description = await this.readAscii(desc, ifd);
         } else {
           const p0 = this.pages[0];
-          if (page.width !== p0.width || page.height !== p0.height || page.channels !== p0.channels || page.dtype !== p0.dtype) {
+          if (page.width !== p0.width || page.height !== p0.height || page.channels !== p0.channels || page.sample !== p0.sample) {
             throw this.fail(
-              `page ${this.pages.length} is ${page.width}×${page.height}×${page.channels} ${page.dtype}, ` +
-              `page 0 is ${p0.width}×${p0.height}×${p0.channels} ${p0.dtype}: all pages must have the same size and type`,
+              `page ${this.pages.length} is ${page.width}×${page.height}×${page.channels} ${page.sample}, ` +
+              `page 0 is ${p0.width}×${p0.height}×${p0.channels} ${p0.sample}: all pages must have the same size and type`,
             );
           }
         }
@@ -393,13 +436,16 @@ export class TiffReader {
     }
     const bits = await this.perSample(entries.get(T_BITS_PER_SAMPLE), 1, ifd);
     const format = await this.perSample(entries.get(T_SAMPLE_FORMAT), 1, ifd);
-    let dtype: Dtype;
-    if (format === 1 && bits === 8) dtype = 'uint8';
-    else if (format === 1 && bits === 16) dtype = 'uint16';
-    else if (format === 3 && bits === 32) dtype = 'float32';
+    let sample: SampleType;
+    if (format === 1 && bits === 8) sample = 'uint8';
+    else if (format === 1 && bits === 16) sample = 'uint16';
+    else if (format === 3 && bits === 32) sample = 'float32';
+    else if (this.labels && format === 1 && bits === 32) sample = 'uint32';
+    else if (this.labels && format === 2 && (bits === 8 || bits === 16 || bits === 32)) sample = bits === 8 ? 'int8' : bits === 16 ? 'int16' : 'int32';
     else {
       const kind = format === 1 ? 'unsigned integer' : format === 2 ? 'signed integer' : format === 3 ? 'floating point' : `SampleFormat ${format}`;
-      throw this.fail(`unsupported sample format: ${bits}-bit ${kind} in IFD ${ifd} (only 8/16-bit unsigned and 32-bit float)`);
+      const allowed = this.labels ? '8/16/32-bit integer and 32-bit float' : '8/16-bit unsigned and 32-bit float';
+      throw this.fail(`unsupported sample format: ${bits}-bit ${kind} in IFD ${ifd} (only ${allowed})`);
     }
     const compression = await get(T_COMPRESSION, 1);
     if (compression !== C_NONE && compression !== C_LZW && compression !== C_DEFLATE && compression !== C_DEFLATE_OLD) {
@@ -409,8 +455,8 @@ export class TiffReader {
       );
     }
     const predictor = await get(T_PREDICTOR, 1);
-    if (predictor !== 1 && !(predictor === 2 && dtype !== 'float32')) {
-      throw this.fail(`unsupported Predictor ${predictor} for ${dtype} in IFD ${ifd} (supported: 1, and 2 for 8/16-bit)`);
+    if (predictor !== 1 && !(predictor === 2 && sample !== 'float32')) {
+      throw this.fail(`unsupported Predictor ${predictor} for ${sample} in IFD ${ifd} (supported: 1, and 2 for integers)`);
     }
     const fill = await get(T_FILL_ORDER, 1);
     if (fill !== 1) throw this.fail(`unsupported FillOrder ${fill} in IFD ${ifd} (only 1)`);
@@ -427,7 +473,7 @@ export class TiffReader {
     const pageBytes = width * height * spp * bytesPerSample;
     const budget = compression === C_NONE ? this.fileSize : this.fileSize * MAX_EXPANSION;
     if (pageBytes > budget) {
-      throw this.fail(`truncated or corrupt: IFD ${ifd} claims a ${width}×${height}×${spp} ${dtype} image (${pageBytes} bytes) but the file has only ${this.fileSize} bytes`);
+      throw this.fail(`truncated or corrupt: IFD ${ifd} claims a ${width}×${height}×${spp} ${sample} image (${pageBytes} bytes) but the file has only ${this.fileSize} bytes`);
     }
 
     const tiled = entries.has(T_TILE_OFFSETS);
@@ -461,17 +507,17 @@ export class TiffReader {
       throw this.fail(`corrupt IFD ${ifd}: ${counts.count} ${what} byte counts for ${chunkCount} ${what}s`);
     }
     return {
-      ifd, width, height, channels: spp, dtype, bytesPerSample, compression, predictor, planar, tiled,
+      ifd, width, height, channels: spp, sample, bytesPerSample, compression, predictor, planar, tiled,
       chunkWidth, chunkHeight, chunksAcross, chunksPerPlane, chunkCount, offsets, counts,
     };
   }
 
   // -------------------------------------------------------------- pixel data
 
-  private async readPageNow(p: Page, index: number, out: PixelArray | undefined): Promise<PixelArray> {
+  private async readPageNow(p: Page, index: number, out: PixelArray | undefined): Promise<SampleArray> {
     if (this.closed) throw new Error(`${this.path}: reader is closed`);
     const n = p.width * p.height * p.channels;
-    const dst = out !== undefined && out.length === n && dtypeMatches(out, p.dtype) ? out : allocPixels(p.dtype, n);
+    const dst = out !== undefined && out.length === n && sampleMatches(out, p.sample) ? out : allocSamples(p.sample, n);
     const offsets = await this.uints(p.offsets, p.ifd);
     const counts = p.counts ? await this.uints(p.counts, p.ifd) : null;
     if (p.compression === C_NONE && !p.tiled && (p.channels === 1 || p.planar === 2)) {
@@ -483,7 +529,7 @@ export class TiffReader {
   }
 
   /** Uncompressed strips whose layout is already planar go straight into the output. */
-  private async readDirect(p: Page, index: number, offsets: Float64Array, counts: Float64Array | null, dst: PixelArray): Promise<void> {
+  private async readDirect(p: Page, index: number, offsets: Float64Array, counts: Float64Array | null, dst: SampleArray): Promise<void> {
     const bps = p.bytesPerSample;
     const rowBytes = p.width * bps;
     const bytes = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
@@ -509,12 +555,12 @@ export class TiffReader {
     if (runLen > 0) await this.readAt(bytes.subarray(runDst, runDst + runLen), runFile, `page ${index}`);
     if (p.bytesPerSample > 1 && this.littleEndian !== HOST_LITTLE_ENDIAN) swapInPlace(dst);
     if (p.predictor === 2) {
-      for (let row = 0; row < p.height * p.channels; row++) undoPredictorRow(dst as Uint8Array | Uint16Array, row * p.width, p.width);
+      for (let row = 0; row < p.height * p.channels; row++) undoPredictorRow(dst as IntegerArray, row * p.width, p.width);
     }
   }
 
   /** General path: chunks read in coalesced groups, decoded, scattered into the planar output. */
-  private async readChunks(p: Page, index: number, offsets: Float64Array, counts: Float64Array | null, dst: PixelArray): Promise<void> {
+  private async readChunks(p: Page, index: number, offsets: Float64Array, counts: Float64Array | null, dst: SampleArray): Promise<void> {
     const sps = p.planar === 1 ? p.channels : 1;
     const rowBytes = p.chunkWidth * sps * p.bytesPerSample;
     const compressed = p.compression !== C_NONE;
@@ -578,7 +624,7 @@ export class TiffReader {
     }
   }
 
-  private decodeChunk(p: Page, index: number, k: number, src: Uint8Array, rowBytes: number, dst: PixelArray): void {
+  private decodeChunk(p: Page, index: number, k: number, src: Uint8Array, rowBytes: number, dst: SampleArray): void {
     const storedRows = this.chunkRows(p, k);
     const expected = storedRows * rowBytes;
     let data: Uint8Array;
@@ -626,7 +672,7 @@ export class TiffReader {
         if (bps === 1) copy8(data, s, sps, dst as Uint8Array, d, cols);
         else if (bps === 2) copy16(data, s, sps, le, dst as Uint16Array, d, cols);
         else copy32(data, s, sps, le, dstBytes as Uint8Array, d * 4, cols);
-        if (p.predictor === 2) undoPredictorRow(dst as Uint8Array | Uint16Array, d, cols);
+        if (p.predictor === 2) undoPredictorRow(dst as IntegerArray, d, cols);
       }
     }
   }
@@ -694,10 +740,47 @@ export class TiffSource implements FrameSource {
 }
 
 /**
- * The first image of a TIFF (first page) or PNG file, e.g. a label image.
- * The format is recognised by its magic bytes, not by the extension.
+ * The first image of a TIFF (first page) or PNG file, as frame data (8/16-bit
+ * unsigned or 32-bit float). The format is recognised by its magic bytes, not
+ * by the extension.
  */
 export async function readImageFile(path: string, opts: ImageReadOptions = {}): Promise<DecodedImage> {
+  if ((await sniffFile(path)) === 'png') return decodePng(await readWhole(path), path, opts);
+  const reader = await TiffReader.open(path, { maxPixels: opts.maxPixels, firstPageOnly: true });
+  try {
+    const data = await reader.readPage(0);
+    return { width: reader.width, height: reader.height, channels: reader.channels, dtype: reader.dtype, data };
+  } finally {
+    await reader.close();
+  }
+}
+
+/** A label image as read: its geometry and integer labels (float data is returned for the caller to refuse). */
+export interface LabelImage {
+  width: number;
+  height: number;
+  channels: number;
+  data: LabelArray | Float32Array;
+}
+
+/**
+ * The first image of a TIFF or PNG file as a label image: what readImageFile
+ * reads, and also 32-bit unsigned and signed, and signed 8/16-bit (widened to
+ * int32), TIFF integers, which are never frames. PNG has no 32-bit form.
+ */
+export async function readLabelImageFile(path: string, opts: ImageReadOptions = {}): Promise<LabelImage> {
+  if ((await sniffFile(path)) === 'png') return decodePng(await readWhole(path), path, opts);
+  const reader = await TiffReader.open(path, { maxPixels: opts.maxPixels, firstPageOnly: true, labels: true });
+  try {
+    const data = await reader.readLabels();
+    return { width: reader.width, height: reader.height, channels: reader.channels, data };
+  } finally {
+    await reader.close();
+  }
+}
+
+/** 'png' or 'tiff' from the first bytes; anything else is refused. */
+async function sniffFile(path: string): Promise<'png' | 'tiff'> {
   let head: Uint8Array;
   try {
     const fh = await openFile(path, 'r');
@@ -712,22 +795,15 @@ export async function readImageFile(path: string, opts: ImageReadOptions = {}): 
     throw fileError(path, err);
   }
   const format = sniffFormat(head);
-  if (format === 'png') {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      throw fileError(path, err);
-    }
-    return decodePng(bytes, path, opts);
-  }
-  if (format !== 'tiff') throw new InputError(`${path}: not a TIFF or PNG file (unrecognised magic bytes)`);
-  const reader = await TiffReader.open(path, { maxPixels: opts.maxPixels, firstPageOnly: true });
+  if (format === null) throw new InputError(`${path}: not a TIFF or PNG file (unrecognised magic bytes)`);
+  return format;
+}
+
+async function readWhole(path: string): Promise<Uint8Array> {
   try {
-    const data = await reader.readPage(0);
-    return { width: reader.width, height: reader.height, channels: reader.channels, dtype: reader.dtype, data };
-  } finally {
-    await reader.close();
+    return await readFile(path);
+  } catch (err) {
+    throw fileError(path, err);
   }
 }
 
@@ -750,8 +826,15 @@ function chunkName(p: Page, k: number): string {
   return `${p.tiled ? 'tile' : 'strip'} ${k}`;
 }
 
-function dtypeMatches(a: PixelArray, dtype: Dtype): boolean {
-  return dtype === 'uint8' ? a instanceof Uint8Array : dtype === 'uint16' ? a instanceof Uint16Array : a instanceof Float32Array;
+function sampleMatches(a: PixelArray, sample: SampleType): boolean {
+  return sample === 'uint8' ? a instanceof Uint8Array : sample === 'uint16' ? a instanceof Uint16Array : sample === 'float32' && a instanceof Float32Array;
+}
+
+/** An array for n samples; int8/int16 are decoded as their unsigned bits (readLabels widens them). */
+function allocSamples(sample: SampleType, n: number): SampleArray {
+  if (sample === 'uint32') return new Uint32Array(n);
+  if (sample === 'int32') return new Int32Array(n);
+  return allocPixels(sample === 'int8' ? 'uint8' : sample === 'int16' ? 'uint16' : sample, n);
 }
 
 /** A 64-bit unsigned field as a number; beyond 2^53 it becomes Infinity (and fails the file-size checks). */
@@ -800,10 +883,10 @@ function copy32(src: Uint8Array, s: number, stride: number, le: boolean, dst: Ui
 }
 
 /** Byte-swaps 16/32-bit samples in place with Buffer's native swap16/swap32. */
-function swapInPlace(a: PixelArray): void {
+function swapInPlace(a: SampleArray): void {
   const b = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   if (a instanceof Uint16Array) b.swap16();
-  else if (a instanceof Float32Array) b.swap32();
+  else if (a.BYTES_PER_ELEMENT === 4) b.swap32();
 }
 
 /**
@@ -811,14 +894,17 @@ function swapInPlace(a: PixelArray): void {
  * the sample width (the spec's wrap-around); keeping the sum in a local avoids
  * re-loading the element just stored.
  */
-function undoPredictorRow(a: Uint8Array | Uint16Array, d: number, n: number): void {
-  const mask = a instanceof Uint8Array ? 0xff : 0xffff;
+function undoPredictorRow(a: IntegerArray, d: number, n: number): void {
+  // 32-bit: `| 0` wraps modulo 2³², and a Uint32Array stores the negative result as its unsigned bits.
+  const mask = a instanceof Uint8Array ? 0xff : a instanceof Uint16Array ? 0xffff : -1;
   let acc = a[d];
   for (let i = d + 1, end = d + n; i < end; i++) {
     acc = (acc + a[i]) & mask;
     a[i] = acc;
   }
 }
+
+type IntegerArray = Uint8Array | Uint16Array | Uint32Array | Int32Array;
 
 const lzwStart = new Int32Array(4096);
 const lzwLength = new Uint16Array(4096);

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import type { Dtype, Frame } from '../../src/ingest/frame.js';
-import { TiffReader, TiffSource, imagejFps, lzwDecode, readImageFile } from '../../src/ingest/tiff.js';
+import { loadLabels } from '../../src/ingest/labels.js';
+import { TiffReader, TiffSource, imagejFps, lzwDecode, readImageFile, readLabelImageFile } from '../../src/ingest/tiff.js';
 import {
   encodePng, encodeTiff, firstMismatch, lzwEncode, prng, randomImage, tempDir, writeTiff,
   type TestImage, type TiffWriteOptions,
@@ -351,6 +352,76 @@ describe('readImageFile', () => {
     const p = file('x.jpg');
     fs.writeFileSync(p, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0, 0, 0]));
     await expectInputError(readImageFile(p), p, /not a TIFF or PNG/);
+  });
+});
+
+// ------------------------------------------------------------------ label images
+
+describe('label images (--labels): 8/16/32-bit integers, written by tifffile (tools/golden/labels.py)', () => {
+  interface LabelCase {
+    name: string;
+    file: string;
+    width: number;
+    height: number;
+    dtype: 'uint32' | 'int32' | 'int16';
+    labels: number[];
+    ids: number[];
+  }
+  const golden = JSON.parse(fs.readFileSync(new URL('../golden/labels.json', import.meta.url), 'utf8')) as { cases: LabelCase[] };
+  const repo = new URL('../../', import.meta.url);
+  const at = (c: LabelCase): string => new URL(c.file, repo).pathname;
+  const byName = (name: string): LabelCase => golden.cases.find((c) => c.name === name) as LabelCase;
+  const info = (c: LabelCase) => ({ uri: 'movie.tif', width: c.width, height: c.height, channels: 1, dtype: 'uint16' as const, live: false });
+
+  for (const c of golden.cases.filter((c) => !['i32_negative', 'u32_above_int32'].includes(c.name))) {
+    it(`${c.name}: every label as numpy reads it (${c.dtype}${c.ids.some((v) => v > 65535) ? ', labels above 65535' : ''})`, async () => {
+      const img = await readLabelImageFile(at(c));
+      expect([img.width, img.height, img.channels]).toEqual([c.width, c.height, 1]);
+      // Unsigned 32-bit stays unsigned; signed (8/16/32-bit) arrives as int32.
+      expect(img.data).toBeInstanceOf(c.dtype === 'uint32' ? Uint32Array : Int32Array);
+      expect(Array.from(img.data)).toEqual(c.labels);
+      const labels = await loadLabels(at(c), info(c), 2 ** 28);
+      expect(Array.from(new Set(Array.from(labels).filter((v) => v !== 0))).sort((a, b) => a - b)).toEqual(c.ids);
+    });
+  }
+
+  it('a negative label is refused in one line naming the file and the pixel', async () => {
+    const c = byName('i32_negative');
+    const first = c.labels.indexOf(-2);
+    await expectInputError(
+      loadLabels(at(c), info(c), 2 ** 28),
+      at(c),
+      new RegExp(`negative label -2 at pixel \\(x ${first % c.width}, y ${Math.floor(first / c.width)}\\); labels must be ≥ 0`),
+    );
+  });
+
+  it('a label above the int32 maximum is refused (object ids are int32)', async () => {
+    const c = byName('u32_above_int32');
+    expect(Math.max(...c.labels)).toBe(3_000_000_000);
+    await expectInputError(loadLabels(at(c), info(c), 2 ** 28), at(c), /label 3000000000 at pixel .* is above 2147483647/);
+  });
+
+  it('32-bit and signed integers stay refused as frame data', async () => {
+    for (const name of ['u32_le', 'i32_le_strips', 'i16_le']) {
+      const p = at(byName(name));
+      await expectInputError(readImageFile(p), p, /unsupported sample format: (32-bit unsigned|32-bit signed|16-bit signed) integer .*only 8\/16-bit unsigned and 32-bit float/);
+      await expectInputError(new TiffSource(p).open(), p, /unsupported sample format/);
+    }
+  });
+
+  it('8/16-bit label images read as before (TIFF and PNG), float labels refused', async () => {
+    const u16 = randomImage(12, 9, 1, 'uint16', 4);
+    const p16 = file();
+    writeTiff(p16, [u16]);
+    const png = file('labels.png');
+    const u8 = randomImage(12, 9, 1, 'uint8', 5);
+    fs.writeFileSync(png, encodePng(u8));
+    const inf = { uri: 'm.tif', width: 12, height: 9, channels: 1, dtype: 'uint16' as const, live: false };
+    expect(firstMismatch(await loadLabels(p16, inf, 2 ** 28), u16.data)).toBe(-1);
+    expect(firstMismatch(await loadLabels(png, inf, 2 ** 28), u8.data)).toBe(-1);
+    const pf = file();
+    writeTiff(pf, [randomImage(12, 9, 1, 'float32', 6)]);
+    await expectInputError(loadLabels(pf, inf, 2 ** 28), pf, /float32 pixels; labels must be 8-, 16- or 32-bit integers/);
   });
 });
 
