@@ -39,7 +39,8 @@ class Plot {
   set(data: PlotData): void {
     if (this.u === null) {
       this.u = new uPlot({ ...this.opts(), ...this.size() }, data as uPlot.AlignedData, this.el);
-      this.resize();
+      // Once its legend is laid out, the chart takes the rest of the box.
+      requestAnimationFrame(() => this.resize());
     } else {
       this.u.setData(data as uPlot.AlignedData);
     }
@@ -48,13 +49,14 @@ class Plot {
 }
 
 function timeAxis(): uPlot.Axis {
-  return { ...AXIS, space: 60, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(1)} s`) };
+  return { ...AXIS, space: 60, size: 26, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(1)} s`) };
 }
 
 function base(series: uPlot.Series[], scales: uPlot.Scales = {}, axes: uPlot.Axis[] = [timeAxis(), { ...AXIS, size: 46 }]): Omit<uPlot.Options, 'width' | 'height'> {
   return {
     scales: { x: { time: false }, ...scales },
     axes,
+    padding: [8, 8, 0, 0],
     series: [{ label: 't (s)', value: (_u, v) => (v === null ? '–' : `${v.toFixed(2)} s`) }, ...series],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },

@@ -139,6 +139,8 @@ export class DashboardState {
   next: Partial<Record<Topic, number>> = {};
   /** Messages that never arrived (topicSeq jumps), per topic. */
   lost: Partial<Record<Topic, number>> = {};
+  /** Topics started afresh from the ring's recent past whose first message has not come yet. */
+  private readonly freshStart = new Set<Topic>();
   previewKind: 'registered' | 'raw' = 'registered';
 
   drift: Ring;
@@ -210,6 +212,7 @@ export class DashboardState {
   /** Everything learnt from a previous server process. */
   reset(): void {
     this.next = {};
+    this.freshStart.clear();
     this.lost = {};
     this.drift.clear();
     this.objectHistory.clear();
@@ -266,6 +269,7 @@ export class DashboardState {
         from[t] = f;
       } else if (held) {
         from[t] = Math.max(b.first, b.last - fresh[t] + 1);
+        this.freshStart.add(t);
       }
     }
     const msg: SubscribeMsg = { type: 'subscribe', topics: [...TOPICS], preview: this.previewKind };
@@ -275,6 +279,7 @@ export class DashboardState {
 
   /** Keeps topicSeq order: false for a message already seen (a duplicate after a resume). */
   private advance(topic: Topic, topicSeq: number | undefined): boolean {
+    this.freshStart.delete(topic);
     if (typeof topicSeq !== 'number') return true;
     const next = this.next[topic];
     if (next !== undefined) {
@@ -294,6 +299,8 @@ export class DashboardState {
     }
     switch (m.type) {
       case 'gap':
+        // A fresh start asks for what the ring held at the greeting; what went since is no loss.
+        if (this.freshStart.has(m.topic as Topic)) return;
         this.notice(`${String(m.topic)}: messages ${String(m.fromSeq)}–${String(m.toSeq)} are no longer held by the server`);
         return;
       case 'dropped':

@@ -186,3 +186,16 @@ describe('DashboardState: robustness', () => {
     expect(s.notices).toEqual([]);
   });
 });
+
+describe('DashboardState: fresh starts', () => {
+  it('says nothing about a gap in the recent past it asked for on a fresh start, but does on a resume', () => {
+    const s = new DashboardState({ history: 100 });
+    s.hello(hello('A', { frame: { first: 0, last: 500 } }));
+    s.handle({ type: 'gap', topic: 'frame', fromSeq: 401, toSeq: 410 });
+    expect(s.notices).toEqual([]);
+    s.handle(frame(411));
+    s.hello(hello('A', { frame: { first: 0, last: 500 } }));
+    s.handle({ type: 'gap', topic: 'frame', fromSeq: 412, toSeq: 420 });
+    expect(s.notices.map((n) => n.text)).toEqual(['frame: messages 412–420 are no longer held by the server']);
+  });
+});
