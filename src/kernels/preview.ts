@@ -25,6 +25,10 @@
  *   When hi = lo (a flat image) pixels above lo are 255, the others 0. With no
  *   finite value at all, lo and hi are NaN (null in JSON) and every pixel is 0.
  *
+ * Cost (2-core VM, Node 20, under load from other work): 0.8–1.0 ms at 512²
+ * (mostly the mapping pass over 262,144 pixels), 0.75 ms at 752×480, 1.8 ms
+ * at 1024², 0.3 ms at 256².
+ *
  * Everything is allocated in the constructor; `encode` allocates nothing and
  * returns the same result object each time, its `data` overwritten by the next
  * call (copy it if it must outlive that).
