@@ -29,18 +29,31 @@ function topicList(topics: unknown): WsTopic[] | string {
   return [...new Set(topics as WsTopic[])];
 }
 
-/** A value quoted for an error line, cut short: a client's garbage must not make a huge message. */
+/**
+ * A value quoted for an error line, cut short: a client's garbage must not
+ * make a huge message, nor a deeply nested one overflow the stack (JSON.parse
+ * takes nesting that JSON.stringify cannot give back).
+ */
 function short(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = Array.isArray(v) ? '[…]' : '{…}';
+  }
+  const chars = Array.from(s);
+  return oneLine(chars.length > 40 ? `${chars.slice(0, 40).join('')}…` : s);
 }
+
+/** Line breaks (and other control characters) from a client's text become spaces: an error is one line. */
+const oneLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, ' ');
 
 export function parseClientMessage(text: string): Parsed {
   let m: unknown;
   try {
     m = JSON.parse(text);
   } catch (e) {
-    return fail(`malformed JSON: ${(e as Error).message.slice(0, 80)}`);
+    return fail(`malformed JSON: ${oneLine(Array.from((e as Error).message).slice(0, 80).join(''))}`);
   }
   if (typeof m !== 'object' || m === null || Array.isArray(m)) return fail('a message must be a JSON object with a "type"');
   const msg = m as Record<string, unknown>;
