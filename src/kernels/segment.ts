@@ -197,8 +197,6 @@ export class Segmenter {
   private offs: Int32Array;
   private readonly mask: Uint8Array;
   private readonly labeller: Labeller;
-  private areas: Int32Array;
-  private remap: Int32Array;
   private tmap: Float64Array | null = null;
   private sauvola: Sauvola | null = null;
   private kernel: Float64Array | null = null;
@@ -223,8 +221,6 @@ export class Segmenter {
     this.offs = new Int32Array(64);
     this.mask = new Uint8Array(n);
     this.labeller = new Labeller(width, height);
-    this.areas = new Int32Array(1024);
-    this.remap = new Int32Array(1024);
   }
 
   /** The last Sauvola threshold map (null before the first Sauvola run). */
@@ -278,48 +274,17 @@ export class Segmenter {
     } else {
       throw new RangeError(`segment: unknown method ${String(method)}`);
     }
-    const rawCount = this.labeller.label(mask, opts.connectivity ?? 1, out);
-    const count = this.filter(out, rawCount, opts.minArea ?? 0, opts.maxArea ?? Infinity, opts.excludeBorder ?? false);
-    return { count, labels: out, threshold, rawCount };
-  }
-
-  /** Area/border filters and consecutive renumbering (order preserved). */
-  private filter(labels: Int32Array, count: number, minArea: number, maxArea: number, excludeBorder: boolean): number {
-    if (count === 0) return 0;
-    if (minArea <= 1 && maxArea >= this.width * this.height && !excludeBorder) return count;
-    const W = this.width;
-    const H = this.height;
-    const n = W * H;
-    if (this.areas.length < count + 1) {
-      this.areas = new Int32Array(count + 1);
-      this.remap = new Int32Array(count + 1);
+    const connectivity = opts.connectivity ?? 1;
+    const minArea = opts.minArea ?? 0;
+    const maxArea = opts.maxArea ?? Infinity;
+    const excludeBorder = opts.excludeBorder ?? false;
+    if (minArea <= 1 && maxArea >= n && !excludeBorder) {
+      const count = this.labeller.label(mask, connectivity, out);
+      return { count, labels: out, threshold, rawCount: count };
     }
-    const areas = this.areas;
-    const remap = this.remap;
-    areas.fill(0, 0, count + 1);
-    for (let i = 0; i < n; i++) areas[labels[i]]++;
-    remap.fill(0, 0, count + 1);
-    if (excludeBorder) {
-      // remap[l] = −1 marks a border object.
-      const last = (H - 1) * W;
-      for (let x = 0; x < W; x++) {
-        remap[labels[x]] = -1;
-        remap[labels[last + x]] = -1;
-      }
-      for (let y = 0; y < H; y++) {
-        remap[labels[y * W]] = -1;
-        remap[labels[y * W + W - 1]] = -1;
-      }
-    }
-    let kept = 0;
-    for (let l = 1; l <= count; l++) {
-      const a = areas[l];
-      remap[l] = remap[l] === -1 || a < minArea || a > maxArea ? 0 : ++kept;
-    }
-    remap[0] = 0;
-    if (kept === count) return count;
-    for (let i = 0; i < n; i++) labels[i] = remap[labels[i]];
-    return kept;
+    // Area/border filters and consecutive renumbering (order preserved), in the labelling's passes.
+    const count = this.labeller.labelFiltered(mask, connectivity, out, minArea, maxArea, excludeBorder);
+    return { count, labels: out, threshold, rawCount: this.labeller.rawCount };
   }
 }
 

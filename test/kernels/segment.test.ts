@@ -247,6 +247,50 @@ describe('labelComponents', () => {
     }
   });
 
+  it('labelFiltered equals label then a direct area/border filter (random masks, both connectivities)', () => {
+    const rnd = seededRandom(33);
+    for (const [W, H] of [
+      [1, 9],
+      [13, 11],
+      [64, 48],
+      [101, 37],
+    ]) {
+      const lab = new Labeller(W, H);
+      for (const density of [0.3, 0.55, 0.7]) {
+        const m = Uint8Array.from({ length: W * H }, () => (rnd() < density ? 1 : 0));
+        for (const conn of [1, 2] as const) {
+          for (const [minArea, maxArea, excludeBorder] of [
+            [3, Infinity, false],
+            [1, 20, false],
+            [2, 50, true],
+            [0, Infinity, true],
+          ] as const) {
+            const plain = new Int32Array(W * H);
+            const raw = lab.label(m, conn, plain);
+            // The reference filter: areas and border flags per component of `plain`, kept ones renumbered in order.
+            const area = new Array<number>(raw + 1).fill(0);
+            const border = new Array<boolean>(raw + 1).fill(false);
+            for (let i = 0; i < W * H; i++) {
+              area[plain[i]]++;
+              const x = i % W;
+              const y = Math.floor(i / W);
+              if (x === 0 || y === 0 || x === W - 1 || y === H - 1) border[plain[i]] = true;
+            }
+            const renumber = new Array<number>(raw + 1).fill(0);
+            let kept = 0;
+            for (let l = 1; l <= raw; l++) if (area[l] >= minArea && area[l] <= maxArea && !(excludeBorder && border[l])) renumber[l] = ++kept;
+            const out = new Int32Array(W * H).fill(-7);
+            const count = lab.labelFiltered(m, conn, out, minArea, maxArea, excludeBorder);
+            const tag = `${W}×${H} p=${density} conn=${conn} area ${minArea}…${maxArea}${excludeBorder ? ' no border' : ''}`;
+            expect(count, tag).toBe(kept);
+            expect(lab.rawCount, tag).toBe(raw);
+            expect(Array.from(out), tag).toEqual(Array.from(plain, (l) => renumber[l]));
+          }
+        }
+      }
+    }
+  });
+
   it('equals a flood fill on random masks (sizes incl. odd, densities around percolation)', () => {
     let seed = 1;
     for (const [W, H] of [
