@@ -202,6 +202,8 @@ export class Segmenter {
   private kernel: Float64Array | null = null;
   private kernelSigma = NaN;
   private readonly wasmBlur: WasmBlur | null;
+  /** The image with its non-finite pixels filled (segment with fillNonFinite, reference path). */
+  private filled: Float64Array | null = null;
 
   /**
    * `blurKernel`: the compiled `blur` WebAssembly module (src/kernels/wasm/assembly/blur.ts), whose
@@ -233,7 +235,13 @@ export class Segmenter {
     return this.smooth;
   }
 
-  segment(image: ArrayLike<number>, opts: SegmentOptions, out: Int32Array): SegmentResult {
+  /**
+   * Segments `image` into `out`. `fillNonFinite`: NaN and ±Infinity pixels (a
+   * registered frame's border) are first replaced by the image's smallest
+   * finite value (0 if it has none), so that no object is made of pixels that
+   * were never acquired; without it, such pixels are not supported.
+   */
+  segment(image: ArrayLike<number>, opts: SegmentOptions, out: Int32Array, fillNonFinite = false): SegmentResult {
     const W = this.width;
     const H = this.height;
     const n = W * H;
@@ -242,6 +250,11 @@ export class Segmenter {
     const sigma = opts.sigma ?? 0;
     if (!(sigma >= 0)) throw new RangeError(`segment: sigma must be ≥ 0, got ${sigma}`);
     let img: ArrayLike<number> = image;
+    if (fillNonFinite && (sigma === 0 || this.wasmBlur === null)) {
+      if (this.filled === null) this.filled = new Float64Array(n);
+      fillDarkest(image, this.filled);
+      img = this.filled;
+    }
     if (sigma > 0) {
       if (this.kernelSigma !== sigma) {
         this.kernel = gaussianKernel(sigma);
@@ -249,21 +262,26 @@ export class Segmenter {
       }
       const k = this.kernel as Float64Array;
       if (this.wasmBlur !== null) {
-        this.smooth = this.wasmBlur.blur(image, k);
+        this.smooth = this.wasmBlur.blur(image, k, fillNonFinite);
       } else {
         const r = (k.length - 1) >> 1;
         if (this.line.length < W + 2 * r) this.line = new Float64Array(W + 2 * r);
         if (this.offs.length < 2 * r + 2) this.offs = new Int32Array(2 * r + 2);
-        gaussianBlur64(image, W, H, k, this.smooth, this.scratch, this.line, this.offs);
+        gaussianBlur64(img, W, H, k, this.smooth, this.scratch, this.line, this.offs);
       }
       img = this.smooth;
     }
     const mask = this.mask;
     let threshold = NaN;
     const method = opts.method ?? 'otsu';
-    if (method === 'otsu') {
+    let labelMask: Uint8Array = mask;
+    if (method === 'otsu' && sigma > 0 && this.wasmBlur !== null) {
+      // The smoothed image is in the WebAssembly instance: threshold and mask it there.
+      threshold = this.wasmBlur.otsu(opts.nbins ?? 256);
+      labelMask = this.wasmBlur.mask;
+    } else if (method === 'otsu') {
       threshold = otsuThreshold(img, opts.nbins ?? 256, n);
-      for (let i = 0; i < n; i++) mask[i] = img[i] > threshold ? 1 : 0;
+      thresholdMask(img, threshold, mask);
     } else if (method === 'sauvola') {
       const w = opts.window ?? 15;
       if (!this.sauvola || this.sauvola.window !== w) this.sauvola = new Sauvola(W, H, w);
@@ -279,13 +297,34 @@ export class Segmenter {
     const maxArea = opts.maxArea ?? Infinity;
     const excludeBorder = opts.excludeBorder ?? false;
     if (minArea <= 1 && maxArea >= n && !excludeBorder) {
-      const count = this.labeller.label(mask, connectivity, out);
+      const count = this.labeller.label(labelMask, connectivity, out);
       return { count, labels: out, threshold, rawCount: count };
     }
     // Area/border filters and consecutive renumbering (order preserved), in the labelling's passes.
-    const count = this.labeller.labelFiltered(mask, connectivity, out, minArea, maxArea, excludeBorder);
+    const count = this.labeller.labelFiltered(labelMask, connectivity, out, minArea, maxArea, excludeBorder);
     return { count, labels: out, threshold, rawCount: this.labeller.rawCount };
   }
+}
+
+/** out = image with NaN and ±Infinity replaced by its smallest finite value (0 when there is none). */
+export function fillDarkest(image: ArrayLike<number>, out: Float64Array): void {
+  const n = out.length;
+  let lo = Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = image[i];
+    if (v - v === 0 && v < lo) lo = v;
+  }
+  if (lo === Infinity) lo = 0;
+  for (let i = 0; i < n; i++) {
+    const v = image[i];
+    out[i] = v - v === 0 ? v : lo;
+  }
+}
+
+/** mask = image > threshold (a function of its own, so that its loop is optimised for the image's type). */
+function thresholdMask(img: ArrayLike<number>, threshold: number, mask: Uint8Array): void {
+  const n = mask.length;
+  for (let i = 0; i < n; i++) mask[i] = img[i] > threshold ? 1 : 0;
 }
 
 let cached: Segmenter | null = null;

@@ -88,10 +88,36 @@ export function otsuThreshold(image: ArrayLike<number>, nbins = 256, n = image.l
     for (let i = 0; i < n; i++) counts[image[i] - min]++;
     for (let b = 0; b < bins; b++) sCentres[b] = min + b;
   } else {
-    bins = nbins;
-    if (!(bins >= 1) || !Number.isInteger(bins)) throw new RangeError(`otsuThreshold: nbins must be a positive integer, got ${nbins}`);
+    bins = checkBins(nbins);
     ensureScratch(bins + 1);
     histogramUniform(image, n, min, max, bins, sCounts, sCentres);
+  }
+  return otsuFromHistogram(sCounts, sCentres, bins);
+}
+
+/** otsuThreshold's nbins for float data, checked. */
+export function checkBins(nbins: number): number {
+  if (!(nbins >= 1) || !Number.isInteger(nbins)) throw new RangeError(`otsuThreshold: nbins must be a positive integer, got ${nbins}`);
+  return nbins;
+}
+
+/** np.linspace(first, last, bins + 1), the histogram's edges: edge[i] = i·step + first, edge[bins] = last. */
+export function histogramEdges(first: number, last: number, bins: number, edges: Float64Array): void {
+  const step = (last - first) / bins;
+  for (let i = 0; i <= bins; i++) edges[i] = i * step + first;
+  edges[bins] = last;
+}
+
+/**
+ * Otsu's threshold from the counts of a float image's histogram over
+ * `edges` (histogramEdges; the counts made as histogramUniform makes them,
+ * e.g. by the WebAssembly blur's `histogram`): the last step of otsuThreshold.
+ */
+export function otsuFromCounts(counts: ArrayLike<number>, edges: Float64Array, bins: number): number {
+  ensureScratch(bins + 1);
+  for (let i = 0; i < bins; i++) {
+    sCounts[i] = counts[i];
+    sCentres[i] = (edges[i] + edges[i + 1]) / 2;
   }
   return otsuFromHistogram(sCounts, sCentres, bins);
 }
@@ -128,11 +154,8 @@ function histogramUniform(
   counts: Float64Array,
   centres: Float64Array,
 ): void {
-  // np.linspace(first, last, bins + 1): edge[i] = i * step + first, edge[bins] = last.
   const edges = sM2; // borrow (length ≥ bins + 1)
-  const step = (last - first) / bins;
-  for (let i = 0; i <= bins; i++) edges[i] = i * step + first;
-  edges[bins] = last;
+  histogramEdges(first, last, bins, edges);
   const norm = bins / (last - first);
   // Integer counts (exact, and cheaper to increment than float64 ones); 0 ≤ (v − first)·norm ≤ bins,
   // so `| 0` truncates as np.histogram's floor does.

@@ -36,7 +36,6 @@ export class TrackedObjects {
   private readonly segmenter: Segmenter;
   private readonly tracker: ObjectTracker;
   private readonly labels: Int32Array;
-  private readonly clean: Float32Array;
   private first = true;
   // Per-label accumulators, grown when a frame has more objects than ever before.
   private area = new Float64Array(0);
@@ -54,17 +53,12 @@ export class TrackedObjects {
     this.segmenter = new Segmenter(width, height, blurKernel);
     this.tracker = new ObjectTracker(width, height, { maxDisplacement });
     this.labels = new Int32Array(width * height);
-    this.clean = new Float32Array(width * height);
   }
 
   measure(plane: Float32Array, tMs: number): TrackedFrame {
-    // The segmenter needs finite pixels: where the warp left NaN (outside the frame), use the
-    // darkest finite value, so that no object is made of pixels that were never acquired.
-    let lo = Infinity;
-    for (let i = 0; i < plane.length; i++) if (plane[i] < lo) lo = plane[i];
-    if (lo === Infinity) lo = 0;
-    for (let i = 0; i < plane.length; i++) this.clean[i] = plane[i] === plane[i] && Math.abs(plane[i]) !== Infinity ? plane[i] : lo;
-    const seg = this.segmenter.segment(this.clean, this.segment, this.labels);
+    // Where the warp left NaN (outside the frame), the segmenter uses the darkest finite value, so
+    // that no object is made of pixels that were never acquired.
+    const seg = this.segmenter.segment(plane, this.segment, this.labels, true);
     const tf = this.tracker.update(this.labels, seg.count, tMs);
     const n = seg.count;
     if (this.area.length < n + 1) {

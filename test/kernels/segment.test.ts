@@ -418,6 +418,57 @@ describe('segment', () => {
     }
   });
 
+  it('fillNonFinite: NaN/±Infinity become the darkest finite value, the same with and without the WebAssembly blur', () => {
+    const W = 48;
+    const H = 40;
+    const r = seededRandom(17);
+    const img = new Float32Array(W * H);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const d = Math.hypot(x - 20, y - 18);
+        img[y * W + x] = 100 + 20 * r() + (d < 7 ? 400 : 0) + (Math.hypot(x - 38, y - 8) < 4 ? 300 : 0);
+      }
+    }
+    for (let y = 0; y < H; y++) for (let x = 0; x < 3; x++) img[y * W + x] = NaN; // the warp's border
+    img[5 * W + 30] = Infinity;
+    img[30 * W + 40] = -Infinity;
+    let lo = Infinity;
+    for (const v of img) if (Number.isFinite(v) && v < lo) lo = v;
+    const filled = Float32Array.from(img, (v) => (Number.isFinite(v) ? v : lo));
+    for (const sigma of [0, 1.5]) {
+      const opts: SegmentOptions = { sigma, minArea: 5 };
+      const want = new Int32Array(W * H);
+      const wantRes = new Segmenter(W, H).segment(filled, opts, want);
+      expect(wantRes.count, `σ=${sigma}`).toBe(2);
+      for (const blur of [undefined, blurModule]) {
+        const got = new Int32Array(W * H);
+        const res = new Segmenter(W, H, blur).segment(img, opts, got, true);
+        expect(res.threshold, `σ=${sigma}${blur ? ' WebAssembly' : ''}`).toBe(wantRes.threshold);
+        expect(Array.from(got)).toEqual(Array.from(want));
+      }
+    }
+  });
+
+  it('the WebAssembly threshold and mask equal otsuThreshold and image > threshold (nbins 256, 7, 1000)', () => {
+    const W = 45;
+    const H = 33;
+    const r = seededRandom(8);
+    const img = Float32Array.from({ length: W * H }, (_, i) => 50 + 30 * r() + (i % 7 === 0 ? 500 * r() : 0));
+    const k = gaussianKernel(1.2);
+    for (const nbins of [256, 7, 1000]) {
+      const simd = new WasmBlur(blurModule, W, H);
+      const smooth = Float64Array.from(simd.blur(img, k));
+      const t = simd.otsu(nbins);
+      expect(t, `nbins ${nbins}`).toBe(otsuThreshold(smooth, nbins));
+      expect(Array.from(simd.mask)).toEqual(Array.from(smooth, (v) => (v > t ? 1 : 0)));
+    }
+    // A constant image (σ 0: the blur copies it exactly) has its value as threshold, as otsuThreshold.
+    const flat = new WasmBlur(blurModule, W, H);
+    flat.blur(new Float32Array(W * H).fill(3), gaussianKernel(0));
+    expect(flat.otsu(256)).toBe(3);
+    expect(flat.mask.every((v) => v === 0)).toBe(true);
+  });
+
   it('the WebAssembly blur follows σ changes (its layout depends on the radius)', () => {
     const W = 41;
     const H = 30;

@@ -6,8 +6,16 @@
 // result is bit-identical to the TypeScript reference (and so to scikit-image).
 //
 // Layout, fixed by init(): [image f64 W·H][scratch f64 W·H][line f64 W + 2R]
-// [taps f64 R + 1]. TypeScript writes the image (as float64) and the taps
-// w[0…R]; blur() leaves the result in the image's place.
+// [taps f64 R + 1][mask u8 W·H], then, from histogramLayout(bins),
+// [counts i32 bins][edges f64 bins + 1]. TypeScript writes the image (as
+// float64) and the taps w[0…R]; blur() leaves the result in the image's place.
+//
+// Otsu's threshold of the smoothed image is the reference's
+// (src/kernels/threshold.ts) with its two passes over the image done here:
+// minMax() and histogram() do the same comparisons and the same float64
+// arithmetic in the same order, so the counts are identical; TypeScript
+// computes the edges and the threshold from the counts. mask() writes
+// image > threshold as bytes for the labelling.
 
 let W: i32 = 0;
 let H: i32 = 0;
@@ -16,6 +24,11 @@ let imageP: usize = 0;
 let scratchP: usize = 0;
 let lineP: usize = 0;
 let tapsP: usize = 0;
+let maskP: usize = 0;
+let countsP: usize = 0;
+let edgesP: usize = 0;
+let minV: f64 = 0;
+let maxV: f64 = 0;
 
 // @ts-ignore: decorator
 @inline
@@ -32,11 +45,36 @@ export function init(w: i32, h: i32, r: i32): i32 {
   scratchP = align64(imageP + <usize>w * h * 8);
   lineP = align64(scratchP + <usize>w * h * 8);
   tapsP = align64(lineP + <usize>(w + 2 * r) * 8);
-  const end = tapsP + <usize>(r + 1) * 8;
+  maskP = align64(tapsP + <usize>(r + 1) * 8);
+  countsP = 0;
+  edgesP = 0;
+  return reserve(maskP + <usize>w * h);
+}
+
+/** Room for a histogram of `bins` bins after the rest; 0 on success, 2 when memory cannot grow. */
+export function histogramLayout(bins: i32): i32 {
+  countsP = align64(maskP + <usize>W * H);
+  edgesP = align64(countsP + <usize>bins * 4);
+  return reserve(edgesP + <usize>(bins + 1) * 8);
+}
+
+function reserve(end: usize): i32 {
   const pages = <i32>((end + 65535) >> 16);
   const have = memory.size();
   if (pages > have && memory.grow(pages - have) < 0) return 2;
   return 0;
+}
+
+export function maskPtr(): usize {
+  return maskP;
+}
+
+export function countsPtr(): usize {
+  return countsP;
+}
+
+export function edgesPtr(): usize {
+  return edgesP;
 }
 
 export function imagePtr(): usize {
@@ -143,5 +181,101 @@ function axis1(src: usize, dst: usize): void {
       for (let j = R; j >= 1; j--) a += (load<f64>(c - (<usize>j << 3)) + load<f64>(c + (<usize>j << 3))) * tap(j);
       store<f64>(dst + o + (<usize>x << 3), a);
     }
+  }
+}
+
+/**
+ * The smallest and largest value of the image (minValue(), maxValue()), with
+ * the reference's comparisons (v < min, v > max) two lanes at a time: pmin and
+ * pmax select the same operands, so the extremes are the same values.
+ */
+export function minMax(): void {
+  const n = W * H;
+  let mn = f64x2.splat(load<f64>(imageP));
+  let mx = mn;
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const v = v128.load(imageP + (<usize>i << 3));
+    mn = f64x2.pmin(mn, v);
+    mx = f64x2.pmax(mx, v);
+  }
+  let a = f64x2.extract_lane(mn, 0);
+  let b = f64x2.extract_lane(mx, 0);
+  const a1 = f64x2.extract_lane(mn, 1);
+  const b1 = f64x2.extract_lane(mx, 1);
+  if (a1 < a) a = a1;
+  if (b1 > b) b = b1;
+  for (; i < n; i++) {
+    const v = load<f64>(imageP + (<usize>i << 3));
+    if (v < a) a = v;
+    if (v > b) b = v;
+  }
+  minV = a;
+  maxV = b;
+}
+
+export function minValue(): f64 {
+  return minV;
+}
+
+export function maxValue(): f64 {
+  return maxV;
+}
+
+/**
+ * np.histogram's bins of the image over [first, …] (histogramUniform in
+ * src/kernels/threshold.ts): k = ⌊(v − first)·norm⌋, then moved by one where
+ * the edges (written by TypeScript) say so.
+ */
+export function histogram(first: f64, norm: f64, bins: i32): void {
+  memory.fill(countsP, 0, <usize>bins * 4);
+  const n = W * H;
+  for (let i = 0; i < n; i++) {
+    const v = load<f64>(imageP + (<usize>i << 3));
+    let k = <i32>((v - first) * norm);
+    if (k == bins) k--;
+    if (v < load<f64>(edgesP + (<usize>k << 3))) k--;
+    else if (k != bins - 1 && v >= load<f64>(edgesP + (<usize>(k + 1) << 3))) k++;
+    const c = countsP + (<usize>k << 2);
+    store<i32>(c, load<i32>(c) + 1);
+  }
+}
+
+/** mask = image > threshold, one byte per pixel. */
+export function mask(threshold: f64): void {
+  const n = W * H;
+  for (let i = 0; i < n; i++) store<u8>(maskP + <usize>i, load<f64>(imageP + (<usize>i << 3)) > threshold ? 1 : 0);
+}
+
+/**
+ * Non-finite pixels (the warp's NaN border, a bad pixel) of the image replaced
+ * by its smallest finite value (0 when there is none), before smoothing.
+ */
+export function fillNonFinite(): void {
+  const n = W * H;
+  const zero = f64x2.splat(0);
+  let mn = f64x2.splat(Infinity);
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const v = v128.load(imageP + (<usize>i << 3));
+    const finite = f64x2.eq(f64x2.sub(v, v), zero);
+    mn = f64x2.pmin(mn, v128.bitselect(v, f64x2.splat(Infinity), finite));
+  }
+  let lo = min(f64x2.extract_lane(mn, 0), f64x2.extract_lane(mn, 1));
+  for (; i < n; i++) {
+    const v = load<f64>(imageP + (<usize>i << 3));
+    if (v - v == 0 && v < lo) lo = v;
+  }
+  if (lo == Infinity) lo = 0;
+  const fill = f64x2.splat(lo);
+  for (i = 0; i + 2 <= n; i += 2) {
+    const p = imageP + (<usize>i << 3);
+    const v = v128.load(p);
+    v128.store(p, v128.bitselect(v, fill, f64x2.eq(f64x2.sub(v, v), zero)));
+  }
+  for (; i < n; i++) {
+    const p = imageP + (<usize>i << 3);
+    const v = load<f64>(p);
+    if (v - v != 0) store<f64>(p, lo);
   }
 }
