@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import { runBench } from './bench.js';
+import { runStreamBench } from './benchStream.js';
 import { runReplay } from './replay.js';
 import { runLive } from './run.js';
 import { parseSubscribeOptions, runSubscribe } from './subscribe.js';
@@ -12,6 +13,7 @@ const USAGE = `usage:
   scopestream replay    PATH [--record FILE] [--speed max|realtime|FACTOR] [--serve] [--config FILE] [options]
   scopestream subscribe WS_URL [--topics t1,t2] [--format ndjson|csv] [--out FILE] [--token T] [--until-end]
   scopestream bench     [--size WxH] [--json]
+  scopestream bench stream [--json]   (the server: 512² at 200 fps to 100 subscribers; fan-out to 200 clients)
 
 server (run, replay --serve; docs/protocol.md):
   --host H / --port P    where to listen (server.host 127.0.0.1, server.port 8080; 0: any free port)
@@ -154,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
         if (p.positionals.length > 1) throw new InputError(`subscribe: unexpected argument ${p.positionals[1]}`);
         return await runSubscribe(parseSubscribeOptions(p.positionals[0], p.values));
       case 'bench':
+        if (p.positionals[0] === 'stream') return await runStreamBench(p.values.json === true);
         return await runBench({
           size: typeof p.values.size === 'string' ? p.values.size : undefined,
           json: p.values.json === true,

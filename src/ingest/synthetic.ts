@@ -47,6 +47,13 @@ export interface SyntheticOptions {
   channels: number;
   /** Stop after this many frames; undefined: endless. */
   frames?: number;
+  /**
+   * Render this many frames once and cycle them (0: render every frame). A
+   * camera costs the host nothing; rendering 512² costs ~2.5 ms, which would
+   * compete with the pipeline in throughput benchmarks. Seq and t go on; the
+   * content (and its truth) repeats every `loop` frames.
+   */
+  loop?: number;
 }
 
 /** Amplitude scale and default read noise of each preset. */
@@ -99,6 +106,7 @@ const PARAMS: Record<string, ParamSpec> = {
   offset: { kind: 'number', min: 0, max: 60000, allowed: 'a number 0..60000 (counts)' },
   channels: { kind: 'int', min: 1, max: 2, allowed: '1 or 2' },
   frames: { kind: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, allowed: 'an integer ≥ 1' },
+  loop: { kind: 'int', min: 0, max: 10000, allowed: 'an integer 0..10000 (frames rendered once and cycled)' },
 };
 
 /** The parameters `synthetic:` accepts, in documentation order. */
@@ -731,7 +739,18 @@ export class SyntheticSource implements FrameSource {
     if (!this.mic) await this.open();
     const mic = this.mic!;
     const limit = this.options.frames ?? Infinity;
-    while (!this.closed && mic.seq < limit) yield mic.nextFrame();
+    const loop = this.options.loop ?? 0;
+    if (loop === 0) {
+      while (!this.closed && mic.seq < limit) yield mic.nextFrame();
+      return;
+    }
+    const cycle: Frame[] = [];
+    for (let seq = 0; !this.closed && seq < limit; seq++) {
+      if (cycle.length < loop) cycle.push(mic.nextFrame());
+      const f = cycle[seq % loop];
+      // Each frame its own buffer: frames are transferred to the pipeline's worker.
+      yield { ...f, seq, t: (seq * 1000) / this.options.fps, data: f.data.slice() };
+    }
   }
 
   async close(): Promise<void> {

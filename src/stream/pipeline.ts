@@ -113,7 +113,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         } else hub.publish(o.topic, o.msg);
         break;
       case 'json':
-        hub.publish(o.topic, o.json);
+        hub.publish(o.topic, Buffer.from(o.bytes.buffer, o.bytes.byteOffset, o.bytes.byteLength));
         break;
       case 'preview':
         opts.onPreview?.(o.header, o.pixels);

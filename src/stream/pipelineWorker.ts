@@ -41,7 +41,10 @@ const collect = (o: Output): void => {
 
 function send(done: number, flushed: boolean): void {
   const transfer: ArrayBuffer[] = [];
-  for (const o of items) if (o.kind === 'preview') transfer.push(o.pixels.buffer as ArrayBuffer);
+  for (const o of items) {
+    if (o.kind === 'preview') transfer.push(o.pixels.buffer as ArrayBuffer);
+    else if (o.kind === 'json') transfer.push(o.bytes.buffer as ArrayBuffer);
+  }
   port!.postMessage({ type: 'out', items: items.slice(), done, flushed } satisfies FromWorker, transfer);
   items.length = 0;
 }

@@ -27,8 +27,11 @@ export type Output =
   | { kind: 'frame'; seq: number; msg: Message; stages: StageTimes }
   /** A small message (event, error frame line): serialised by whoever needs text. */
   | { kind: 'msg'; topic: Topic; msg: Message }
-  /** A large message already serialised (objects, segmentation, heatmap). */
-  | { kind: 'json'; topic: Topic; json: string }
+  /**
+   * A large message already serialised (objects, segmentation, heatmap), as
+   * UTF-8 bytes in a buffer of its own: transferred from a worker, not copied.
+   */
+  | { kind: 'json'; topic: Topic; bytes: Uint8Array }
   /** An 8-bit preview image (docs/protocol.md, binary preview frames). */
   | { kind: 'preview'; header: PreviewHeader; pixels: Uint8Array }
   /** The label image of a new segmentation, as runs (docs/protocol.md, /api/labels). */
@@ -115,9 +118,39 @@ export function round6(v: number | null): number | null {
   return v === null || !Number.isFinite(v) ? null : Math.round(v * 1e6) / 1e6;
 }
 
+const encoder = new TextEncoder();
+
+/** A message as UTF-8 JSON bytes (ASCII in practice: feature names and numbers). */
+function utf8(msg: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(msg));
+}
+
+const POW10 = Array.from({ length: 617 }, (_, i) => 10 ** (i - 308));
+
+/**
+ * v to 9 significant digits. Features are computed in float64 from float32
+ * pixels, whose own resolution is ~6e-8 relative, and 9 digits round-trip any
+ * float32 exactly; printing all 17 digits of the float64 would only double
+ * the size of objects lines (and of every subscriber's traffic).
+ */
+export function significant9(v: number): number {
+  if (v === 0 || !Number.isFinite(v)) return v;
+  const e = Math.floor(Math.log10(Math.abs(v)));
+  if (e > 290 || e < -290) return v;
+  const scale = POW10[308 + 8 - e];
+  return Math.round(v * scale) / scale;
+}
+
 function featuresToJson(cols: FeatureColumns): Record<string, (number | null)[]> {
   const out: Record<string, (number | null)[]> = {};
-  for (const [name, col] of Object.entries(cols)) out[name] = columnToJson(col);
+  for (const [name, col] of Object.entries(cols)) {
+    const values = columnToJson(col);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== null) values[i] = significant9(v);
+    }
+    out[name] = values;
+  }
   return out;
 }
 
@@ -272,7 +305,7 @@ export class FrameProcessor {
     if (!measurer) return;
     const seg = measurer.setTemplate(template);
     const msg = { type: 'segmentation', seq: firstSeq, count: seg.count, ids: Array.from(seg.ids), features: featuresToJson(seg.features) };
-    this.out({ kind: 'json', topic: 'segmentation', json: JSON.stringify(msg) });
+    this.out({ kind: 'json', topic: 'segmentation', bytes: utf8(msg) });
     if (this.labelImage && measurer.writeLabelImage(this.labelImage)) {
       this.out({ kind: 'labels', seq: firstSeq, width: this.info.width, height: this.info.height, rle: runLengths(this.labelImage) });
     }
@@ -305,7 +338,7 @@ export class FrameProcessor {
       msg.localCorrelation = { median: round6(lc.median), p10: round6(lc.p10) };
       if (this.wants.heatmap) {
         const heat = { type: 'heatmap', seq: f.seq, block: config.localCorrelation.block, cols: local.cols, rows: local.rows, r: Array.from(local.map, (v) => round6(v)) };
-        out({ kind: 'json', topic: 'heatmap', json: JSON.stringify(heat) });
+        out({ kind: 'json', topic: 'heatmap', bytes: utf8(heat) });
       }
     }
     const oc = config.objects;
@@ -320,13 +353,13 @@ export class FrameProcessor {
       if (tr.changed) {
         const shape = { AreaShape_Area: tr.features.AreaShape_Area, AreaShape_Center_X: tr.features.AreaShape_Center_X, AreaShape_Center_Y: tr.features.AreaShape_Center_Y };
         const seg = { type: 'segmentation', seq: f.seq, count: tr.ids.length, ids: Array.from(tr.ids), births: tr.births, deaths: tr.deaths, features: featuresToJson(shape) };
-        out({ kind: 'json', topic: 'segmentation', json: JSON.stringify(seg) });
+        out({ kind: 'json', topic: 'segmentation', bytes: utf8(seg) });
       }
-      extra.push({ kind: 'json', topic: 'objects', json: JSON.stringify({ type: 'objects', seq: f.seq, ids: Array.from(tr.ids), features: featuresToJson(tr.features) }) });
+      extra.push({ kind: 'json', topic: 'objects', bytes: utf8({ type: 'objects', seq: f.seq, ids: Array.from(tr.ids), features: featuresToJson(tr.features) }) });
     }
     if (measurer?.ready) {
       const o = measurer.measure(this.plane(r, oc.channel), f.t, coloc ? [r.registered[coloc[0]], r.registered[coloc[1]]] : undefined, f.seq);
-      extra.push({ kind: 'json', topic: 'objects', json: JSON.stringify({ type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) }) });
+      extra.push({ kind: 'json', topic: 'objects', bytes: utf8({ type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) }) });
       for (const ev of measurer.events) {
         extra.push({ kind: 'msg', topic: 'event', msg: { type: 'event', seq: f.seq, t: round6(ev.tMs), id: o.ids[ev.object], amplitude: round6(ev.amplitude) } });
       }

@@ -158,19 +158,43 @@ export class StreamServer {
     if (url.pathname !== '/ws') return refuse('404 Not Found', 'WebSocket endpoint is /ws\n');
     if (!this.authorized(req, url)) return refuse('401 Unauthorized', 'token required\n');
     if (!this.sameOrigin(req)) return refuse('403 Forbidden', 'foreign origin\n');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket));
   }
 
-  private onConnection(ws: WebSocket): void {
+  /**
+   * Data messages bypass ws's per-send framing: each message is framed once
+   * (framedOf, shared by every client) and written to the client's socket,
+   * corked for the rest of the tick so that the messages of one pipeline
+   * output (a frame line, its objects line …) leave in one write. ws keeps the
+   * handshake, control frames, reading and closing; it writes whole frames
+   * synchronously, so the two never interleave inside a frame.
+   */
+  private onConnection(ws: WebSocket, socket: Socket): void {
     const alive = ws as WebSocket & { alive?: boolean };
     alive.alive = true;
     ws.on('pong', () => (alive.alive = true));
+    let corked = false;
+    // Bytes written while corked in this tick: not a sign of a slow client, only of a busy tick.
+    let tickBytes = 0;
+    const uncork = (): void => {
+      corked = false;
+      tickBytes = 0;
+      socket.uncork();
+    };
     const handlers = this.parts.subscribers.connect({
       get buffered() {
-        return ws.bufferedAmount;
+        return Math.max(0, socket.writableLength - tickBytes);
       },
       send(data, binary) {
-        if (ws.readyState === ws.OPEN) ws.send(data, { binary });
+        if (ws.readyState !== ws.OPEN) return;
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(uncork);
+        }
+        const f = framedOf(data, binary);
+        tickBytes += f.length;
+        socket.write(f);
       },
       close(code, reason) {
         ws.close(code, reason);
@@ -243,6 +267,33 @@ export class StreamServer {
     }
     send(res, 200, CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache' });
   }
+}
+
+const framed = new WeakMap<Buffer, Buffer>();
+
+/**
+ * A message as one unmasked, final WebSocket frame (RFC 6455 §5.2): opcode 1
+ * (text) or 2 (binary), then the payload length in 7, 7+16 or 7+64 bits.
+ * Cached per payload, so a message sent to many clients is framed once.
+ */
+export function framedOf(payload: Buffer, binary: boolean): Buffer {
+  let f = framed.get(payload);
+  if (f !== undefined) return f;
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  f = Buffer.allocUnsafe(head + n);
+  f[0] = 0x80 | (binary ? 2 : 1);
+  if (n < 126) f[1] = n;
+  else if (n < 65536) {
+    f[1] = 126;
+    f.writeUInt16BE(n, 2);
+  } else {
+    f[1] = 127;
+    f.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(f, head);
+  framed.set(payload, f);
+  return f;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {

@@ -73,7 +73,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
   });
 
   const unsubscribe = [
-    hub.subscribeText((topic, json) => subscribers.publish(topic, json), SERVED),
+    hub.subscribeBytes((topic, json) => subscribers.publish(topic, json), SERVED),
     hub.subscribe((_t, m: Message) => subscribers.setMeta(m), ['meta']),
     hub.subscribe((_t, m: Message) => subscribers.broadcast(m), ['end']),
   ];

@@ -96,8 +96,8 @@ export class Subscribers {
     };
   }
 
-  /** A hub message of a topic (JSON text): into its ring, then to every subscriber. */
-  publish(topic: Topic, json: string): void {
+  /** A hub message of a topic (JSON bytes): into its ring, then to every subscriber. */
+  publish(topic: Topic, json: Buffer): void {
     const log = this.logs.get(topic as WsTopic);
     if (log === undefined) return;
     const entry = log.append(json);

@@ -17,6 +17,8 @@ export interface LogLimits {
   bytes: number;
 }
 
+const CLOSE = Buffer.from('}');
+
 export class TopicLog {
   private ring: (LogEntry | undefined)[];
   /** Index in `ring` of the oldest entry. */
@@ -55,13 +57,14 @@ export class TopicLog {
   }
 
   /**
-   * Appends a message given as its JSON object text (`{…}`); returns the entry
-   * whose bytes carry `topic` and `topicSeq` in front of the message's own fields.
+   * Appends a message given as its JSON object (`{…}`, UTF-8 bytes); returns
+   * the entry whose bytes carry `topic` and `topicSeq` in front of the
+   * message's own fields.
    */
-  append(json: string): LogEntry {
+  append(json: Buffer): LogEntry {
     const seq = this.nextSeq++;
-    const body = json.length > 2 ? `${this.prefix}${seq},${json.slice(1)}` : `${this.prefix}${seq}}`;
-    const entry: LogEntry = { seq, t: this.now(), bytes: Buffer.from(body, 'utf8') };
+    const head = Buffer.from(`${this.prefix}${seq}${json.length > 2 ? ',' : ''}`, 'latin1');
+    const entry: LogEntry = { seq, t: this.now(), bytes: Buffer.concat([head, json.length > 2 ? json.subarray(1) : CLOSE]) };
     if (this.limits.messages === 0 || this.limits.bytes === 0 || this.limits.seconds === 0) {
       this.head = 0;
       this.count = 0;

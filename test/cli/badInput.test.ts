@@ -243,7 +243,7 @@ describe.concurrent('bad commands', () => {
   });
 
   it('an unknown command', async () => {
-    expectRefusal(await runCli(['replya', good]), ['replya'], /unknown command.*expected run, replay or bench/);
+    expectRefusal(await runCli(['replya', good]), ['replya'], /unknown command.*expected run, replay, subscribe or bench/);
   });
 
   it('replay without PATH', async () => {

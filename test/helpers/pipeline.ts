@@ -13,6 +13,9 @@ export async function replayThroughPipeline(
 ): Promise<{ frames: Message[]; meta: Message; end: Message; backend: string }> {
   const config = defaultConfig();
   config.source = uri;
+  // The simulator is a live source: with the work in a worker thread it runs on while the template
+  // is built and would drop frames. A queue longer than the test movies keeps every frame.
+  config.live.queue = 10000;
   edit(config);
   const hub = new Hub();
   const frames: Message[] = [];

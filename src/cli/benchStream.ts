@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { defaultConfig } from '../config/schema.js';
+import { openSource } from '../ingest/open.js';
+import { Hub } from '../stream/hub.js';
+import { newCounters, runPipeline } from '../stream/pipeline.js';
+import { startService } from '../stream/service.js';
+import { machine } from './bench.js';
+
+/**
+ * `npm run bench:stream` (issue 4 targets, loopback, this machine):
+ *
+ * - stream_pipeline: 512² synthetic input at 200 fps with 200 objects, served,
+ *   with 100 subscribers on `frame` and `objects` in a separate process.
+ *   Reports processed fps in steady state, end-to-end latency p50/p99 (arrival
+ *   → hub) after the template is built, frames dropped by the pipeline, and
+ *   what the subscribers got (gaps, dropped messages).
+ * - stream_fanout: 1,000 small messages/s to 200 clients; reports per-client
+ *   delivery rates (min, median) over the steady seconds.
+ *
+ * Engines: `ws`; `uws` only when the uWebSockets.js package can be loaded.
+ */
+const CLIENTS_JS = fileURLToPath(new URL('./benchClients.js', import.meta.url));
+
+interface FleetReport {
+  clients: Record<string, { received: number; gaps: number; dropped: number; stamps?: number[] }>[];
+}
+
+function startFleet(url: string, n: number, topics: string[], until: number, stamps: boolean): { ready: Promise<void>; done: Promise<FleetReport>; stop(): void } {
+  const child = spawn(process.execPath, [CLIENTS_JS, url, String(n), topics.join(','), String(until), stamps ? 'stamps' : ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let readyResolve: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (readyResolve = r));
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.includes('connected')) readyResolve();
+  });
+  const done = new Promise<FleetReport>((resolve, reject) => {
+    child.on('exit', () => {
+      try {
+        resolve(JSON.parse(out) as FleetReport);
+      } catch {
+        reject(new Error(`bench clients failed: ${err.trim()}`));
+      }
+    });
+  });
+  return { ready, done, stop: () => child.kill('SIGTERM') };
+}
+
+const quantile = (a: number[], q: number): number => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+};
+const r2 = (v: number): number => Math.round(v * 100) / 100;
+
+async function streamPipeline(engine: string): Promise<Record<string, unknown>> {
+  const FPS = 200;
+  const FRAMES = Number(process.env.SCOPESTREAM_BENCH_FRAMES ?? 4000);
+  const SUBSCRIBERS = Number(process.env.SCOPESTREAM_BENCH_SUBSCRIBERS ?? 100);
+  const uri = `synthetic:?width=512&height=512&fps=${FPS}&objects=200&frames=${FRAMES}&loop=200&seed=31`;
+  const config = defaultConfig();
+  config.source = uri;
+  config.server.port = 0;
+  config.server.wsEngine = engine as 'ws' | 'uws';
+  const hub = new Hub();
+  const counters = newCounters();
+  const source = openSource(uri, config);
+  await source.open();
+  const service = await startService(config, hub, counters, source);
+  const fleet = startFleet(`ws://127.0.0.1:${service.server.port}/ws`, SUBSCRIBERS, ['frame', 'objects'], FRAMES, false);
+  await fleet.ready;
+  const stamps: number[] = [];
+  const latencies: number[] = [];
+  hub.subscribe(() => stamps.push(performance.now()), ['frame']);
+  const summary = await runPipeline({
+    config,
+    source,
+    hub,
+    backend: 'auto',
+    counters,
+    ...service.hooks,
+    onTiming(latency, s) {
+      service.hooks.onTiming?.(latency, s);
+      latencies.push(latency);
+    },
+  });
+  // Wait for the subscribers to receive the last messages (bounded), then collect.
+  const timer = setTimeout(() => fleet.stop(), 30_000);
+  const report = await fleet.done;
+  clearTimeout(timer);
+  await service.close();
+  // Steady state: from 2 s after the template is built to the end.
+  const skip = config.template.frames + 2 * FPS;
+  const steady = stamps.slice(skip);
+  const fps = steady.length > 1 ? (steady.length - 1) / ((steady[steady.length - 1] - steady[0]) / 1000) : 0;
+  const lat = latencies.slice(skip);
+  const perClient = report.clients.map((c) => c.frame.received);
+  return {
+    case: 'stream_pipeline',
+    engine,
+    size: '512x512',
+    source_fps: FPS,
+    objects: 200,
+    subscribers: SUBSCRIBERS,
+    frames: summary.frames,
+    pipeline_dropped: summary.dropped,
+    processed_fps: r2(fps),
+    latency_p50_ms: r2(quantile(lat, 0.5)),
+    latency_p99_ms: r2(quantile(lat, 0.99)),
+    subscriber_frames_min: Math.min(...perClient),
+    subscriber_gaps: report.clients.reduce((s, c) => s + c.frame.gaps + c.objects.gaps, 0),
+    subscriber_dropped: report.clients.reduce((s, c) => s + c.frame.dropped + c.objects.dropped, 0),
+    targets: { processed_fps: '≥ 199', latency_p99_ms: '≤ 15', subscriber_dropped: 0 },
+  };
+}
+
+async function streamFanout(engine: string): Promise<Record<string, unknown>> {
+  const RATE = 1000;
+  const SECONDS = Number(process.env.SCOPESTREAM_BENCH_SECONDS ?? 10);
+  const CLIENTS = 200;
+  const config = defaultConfig();
+  config.server.port = 0;
+  config.server.wsEngine = engine as 'ws' | 'uws';
+  const hub = new Hub();
+  const counters = newCounters();
+  const source = openSource('synthetic:', config);
+  const service = await startService(config, hub, counters, source);
+  const total = RATE * SECONDS;
+  const fleet = startFleet(`ws://127.0.0.1:${service.server.port}/ws`, CLIENTS, ['event'], total, true);
+  await fleet.ready;
+  await new Promise((r) => setTimeout(r, 500));
+  // Small messages (an event line, ~80 bytes) on a 1 ms clock, caught up in bursts when the timer is late.
+  const t0 = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE));
+      for (; sent < due; sent++) hub.publish('event', { type: 'event', seq: sent, t: sent, id: sent % 200, amplitude: 0.5 });
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const timer = setTimeout(() => fleet.stop(), 30_000);
+  const report = await fleet.done;
+  clearTimeout(timer);
+  await service.close();
+  await source.close();
+  // Per-client rate over the steady seconds: messages received from 1 s after the first to 1 s before the last.
+  const rates = report.clients.map((c) => {
+    const s = c.event.stamps ?? [];
+    if (s.length < 2) return 0;
+    const a = s[0] + 1000;
+    const b = s[s.length - 1] - 1000;
+    const inside = s.filter((x) => x >= a && x <= b).length;
+    return b > a ? inside / ((b - a) / 1000) : 0;
+  });
+  return {
+    case: 'stream_fanout',
+    engine,
+    clients: CLIENTS,
+    rate: RATE,
+    seconds: SECONDS,
+    per_client_rate_min: r2(Math.min(...rates)),
+    per_client_rate_median: r2(quantile(rates, 0.5)),
+    received_min: Math.min(...report.clients.map((c) => c.event.received)),
+    sent: total,
+    gaps: report.clients.reduce((s, c) => s + c.event.gaps, 0),
+    targets: { per_client_rate_min: '≥ 950' },
+  };
+}
+
+export async function runStreamBench(json: boolean): Promise<number> {
+  const m = machine();
+  const engines = ['ws'];
+  try {
+    // @ts-expect-error: optional, not on npm (distributed from GitHub); loaded only if installed.
+    await import('uWebSockets.js');
+    engines.push('uws');
+  } catch {
+    process.stderr.write('bench:stream: uWebSockets.js is not installed; measuring the ws engine only\n');
+  }
+  for (const engine of engines) {
+    for (const run of [streamPipeline, streamFanout]) {
+      const line = { ...(await run(engine)), machine: m };
+      process.stdout.write((json ? JSON.stringify(line) : JSON.stringify(line, null, 1)) + '\n');
+    }
+  }
+  return 0;
+}
