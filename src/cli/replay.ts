@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
 import { type Service, startService } from '../stream/service.js';
-import { namingInput, openSession } from './session.js';
+import { namingInput, onWorkerRestart, openSession } from './session.js';
 
 /**
  * `scopestream replay PATH`: a recorded movie through the live pipeline,
@@ -21,7 +21,7 @@ export async function runReplay(path: string, config: Config, serve: boolean): P
       process.stderr.write(`scopestream: serving ${service.server.url}\n`);
     }
     const r = await namingInput(path, () =>
-      runPipeline({ config: { ...config, source: path }, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, ...service?.hooks }),
+      runPipeline({ config: { ...config, source: path }, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, onWorkerRestart, ...service?.hooks }),
     ).catch((e: unknown) => {
       service?.ended(e instanceof Error ? e.message : String(e));
       throw e;

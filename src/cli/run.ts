@@ -3,7 +3,7 @@ import type { Message } from '../stream/hub.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
 import { type Service, startService } from '../stream/service.js';
 import { StatusLine } from '../stream/status.js';
-import { namingInput, openSession } from './session.js';
+import { namingInput, onWorkerRestart, openSession } from './session.js';
 
 /**
  * `scopestream run`: a live source until stopped (SIGINT/SIGTERM), served
@@ -26,7 +26,7 @@ export async function runLive(config: Config): Promise<number> {
     process.stderr.write(`scopestream: ${config.source}; Ctrl-C to stop\n`);
     try {
       await namingInput(config.source, () =>
-        runPipeline({ config, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, ...service?.hooks }),
+        runPipeline({ config, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, onWorkerRestart, ...service?.hooks }),
       );
       service?.ended();
       return 0;

@@ -79,3 +79,8 @@ function mentions(message: string, input: string): boolean {
   // The simulator's messages start with "synthetic:" and quote the parameter at fault.
   return message.includes(input) || (input.startsWith('synthetic:') && message.startsWith('synthetic:'));
 }
+
+/** Says on stderr that a pipeline worker failed and was replaced (the frames it held are counted as dropped). */
+export function onWorkerRestart(error: Error, lost: number): void {
+  process.stderr.write(`scopestream: ${error.message}; replaced by a new worker (${lost} frames lost so far, counted as dropped)\n`);
+}

@@ -233,7 +233,7 @@ function describeAllowed(kind: Kind): string {
     case 'speed':
       return '"max", "realtime" or a positive speed factor';
     case 'workers':
-      return '"auto" (cores − 1, at least 1) or a number of worker threads from 0 (no worker: on the main thread) to 64';
+      return '"auto", 1 (the kernels in a worker thread) or 0 (on the main thread)';
   }
 }
 
@@ -286,7 +286,7 @@ export function coerceOption(name: string, value: unknown): unknown {
     case 'workers': {
       if (value === 'auto') return value;
       const v = fromCli && value.trim() !== '' ? Number(value) : value;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 64) refuse(name, value, kind);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 1) refuse(name, value, kind);
       return v;
     }
   }

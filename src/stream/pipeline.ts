@@ -29,6 +29,8 @@ export interface PipelineOptions {
   onTiming?: (latencyMs: number, stages: StageTimes) => void;
   /** Previews, when `control.setPreview` asked for some. */
   onPreview?: (header: PreviewHeader, pixels: Uint8Array) => void;
+  /** A failed worker was replaced; `lost` frames so far went with failed workers. */
+  onWorkerRestart?: (error: Error, lost: number) => void;
   /** The label image of each new segmentation. */
   onLabels?: (labels: { seq: number; width: number; height: number; rle: number[] }) => void;
 }
@@ -46,11 +48,16 @@ export interface PipelineCounters {
   dropped: number;
   queueDepth: number;
   backlog: number;
+  /** Worker threads that failed and were replaced. */
+  workerRestarts: number;
 }
 
 export function newCounters(): PipelineCounters {
-  return { received: 0, processed: 0, dropped: 0, queueDepth: 0, backlog: 0 };
+  return { received: 0, processed: 0, dropped: 0, queueDepth: 0, backlog: 0, workerRestarts: 0 };
 }
+
+/** A worker that fails this many times in a row without producing a frame is not replaced again. */
+const MAX_RESTARTS = 3;
 
 export interface PipelineSummary {
   info: SourceInfo;
@@ -90,6 +97,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   let frames = 0;
   let errors = 0;
   let failure: Error | null = null;
+  /** Frames handed to the current stage, and frames it gave back (processed or refused). */
+  let pushed = 0;
+  let returned = 0;
+  /** Frames lost with failed workers: counted as dropped, never silently lost. */
+  let lost = 0;
+  let restarts = 0;
 
   const publishFrame = (msg: Message, stages: StageTimes | null): void => {
     const t0 = arrival.get(msg.seq as number);
@@ -97,6 +110,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     const latency = t0 === undefined ? null : performance.now() - t0;
     msg.latencyMs = latency === null ? null : Math.round(latency * 1e6) / 1e6;
     frames++;
+    returned++;
+    restarts = 0;
     counters.processed = frames;
     hub.publish('frame', msg);
     if (latency !== null && stages) opts.onTiming?.(latency, stages);
@@ -125,9 +140,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   };
 
   // Checked before the meta line: a record that starts must end with its `end` line.
+  const open = (): Promise<ProcessingStage> => openStage(config, info, opts.backend, onOutput, (e) => (failure ??= e));
   let stage: ProcessingStage;
   try {
-    stage = await openStage(config, info, opts.backend, onOutput, (e) => (failure ??= e));
+    stage = await open();
   } catch (e) {
     await source.close();
     throw e;
@@ -154,6 +170,27 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     config: redactConfig(config) as unknown as Record<string, unknown>,
   });
 
+  /**
+   * A worker that crashed (a custom feature that exits, an out-of-memory) is
+   * replaced: the frames it held (in flight, or kept for the template) are
+   * counted as dropped, and the new worker builds a new template. A worker
+   * that keeps failing before it produces a frame ends the run with the error.
+   */
+  const replaceStage = async (): Promise<void> => {
+    const why = failure as Error;
+    if (restarts >= MAX_RESTARTS) throw why;
+    restarts++;
+    lost += pushed - returned;
+    counters.workerRestarts++;
+    await stage.close();
+    failure = null;
+    stage = await open();
+    stage.setWants({ heatmap, preview });
+    pushed = 0;
+    returned = 0;
+    opts.onWorkerRestart?.(why, lost);
+  };
+
   const live = info.live ? new LiveQueue(config.live.queue, (f) => arrival.delete(f.seq)) : null;
   const onAbort = (): void => live?.stop();
   signal?.addEventListener('abort', onAbort);
@@ -161,7 +198,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   if (signal?.aborted) live?.stop();
 
   const end = (error?: string): void => {
-    const msg: Message = { type: 'end', frames, dropped: live?.dropped ?? 0 };
+    const msg: Message = { type: 'end', frames, dropped: (live?.dropped ?? 0) + lost };
     if (error !== undefined) msg.error = error;
     hub.publish('end', msg);
   };
@@ -170,7 +207,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     for await (const frame of framesOf(stamped(source.frames(), arrival), info, config, live)) {
       counters.received++;
       if (live) {
-        counters.dropped = live.dropped;
+        counters.dropped = live.dropped + lost;
         counters.queueDepth = live.depth;
       }
       if (hub.wants('heatmap') !== heatmap) {
@@ -178,9 +215,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
         stage.setWants({ heatmap, preview });
       }
       stage.push(frame);
+      pushed++;
       // A live queue keeps filling (and dropping) while we wait; a replayed source is simply not read.
       await stage.below(IN_FLIGHT);
-      if (failure) throw failure;
+      if (failure) await replaceStage();
       counters.backlog = stage.inFlight;
       // Replay stops at once; a live queue was stopped by the abort and drains what it holds.
       if (signal?.aborted && live === null) break;
@@ -188,6 +226,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
       if (stage.inFlight === 0 && counters.received % 16 === 0) await new Promise((r) => setImmediate(r));
     }
     await stage.below(1);
+    if (failure) await replaceStage();
     await stage.flush();
     if (failure) throw failure;
   } catch (e) {
@@ -199,10 +238,10 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   } finally {
     signal?.removeEventListener('abort', onAbort);
     live?.stop();
-    counters.dropped = live?.dropped ?? 0;
+    counters.dropped = (live?.dropped ?? 0) + lost;
     await stage.close();
     await source.close();
   }
   end();
-  return { info, backend: stage.backend, frames, dropped: live?.dropped ?? 0, errors };
+  return { info, backend: stage.backend, frames, dropped: (live?.dropped ?? 0) + lost, errors };
 }

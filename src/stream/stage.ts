@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
@@ -27,9 +26,14 @@ export interface ProcessingStage {
   close(): Promise<void>;
 }
 
-/** `workers: auto` → cores − 1 (the main thread keeps the sockets), at least 1. */
+/**
+ * `workers: auto` → one worker thread (the main thread keeps the sockets).
+ * One, not cores − 1: every frame is registered against the template that the
+ * frames before it updated, and its traces continue theirs, so frames cannot
+ * be processed side by side without changing the numbers (docs/design.md).
+ */
 export function workerCount(setting: Config['pipeline']['workers']): number {
-  return setting === 'auto' ? Math.max(1, availableParallelism() - 1) : setting;
+  return setting === 'auto' ? 1 : setting;
 }
 
 export async function openStage(
