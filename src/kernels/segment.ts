@@ -73,70 +73,32 @@ export function gaussianBlur64(
   // Each pass is a function of its own, so that V8 optimises each loop on its own.
   if (src !== out) copyToFloat64(src, out, n);
   blurAxis0(out, width, height, kernel, scratch, offs);
-  blurAxis1(scratch, width, height, kernel, out, line);
+  blurAxis1(scratch, width, height, kernel, out, line, offs);
 }
 
 function copyToFloat64(src: ArrayLike<number>, out: Float64Array, n: number): void {
   for (let i = 0; i < n; i++) out[i] = src[i];
 }
 
-/** Vertical pass, src → dst; offs holds the clamped row offsets of y − j and y + j. */
+/** Vertical pass, src → dst: the taps of row y are rows y ± j, clamped ('nearest'). */
 function blurAxis0(src: Float64Array, width: number, height: number, kernel: Float64Array, dst: Float64Array, offs: Int32Array): void {
   const r = (kernel.length - 1) >> 1;
-  const w0 = kernel[r];
-  const x8 = width & ~7;
   for (let y = 0; y < height; y++) {
-    const o = y * width;
     for (let j = 1; j <= r; j++) {
-      offs[2 * j] = Math.max(0, y - j) * width;
-      offs[2 * j + 1] = Math.min(height - 1, y + j) * width;
+      offs[2 * j] = (Math.max(0, y - j) - y) * width;
+      offs[2 * j + 1] = (Math.min(height - 1, y + j) - y) * width;
     }
-    let x = 0;
-    for (; x < x8; x += 8) {
-      const p = o + x;
-      let a0 = src[p] * w0;
-      let a1 = src[p + 1] * w0;
-      let a2 = src[p + 2] * w0;
-      let a3 = src[p + 3] * w0;
-      let a4 = src[p + 4] * w0;
-      let a5 = src[p + 5] * w0;
-      let a6 = src[p + 6] * w0;
-      let a7 = src[p + 7] * w0;
-      for (let j = r; j >= 1; j--) {
-        const pa = offs[2 * j] + x;
-        const pb = offs[2 * j + 1] + x;
-        const wj = kernel[r + j];
-        a0 += (src[pa] + src[pb]) * wj;
-        a1 += (src[pa + 1] + src[pb + 1]) * wj;
-        a2 += (src[pa + 2] + src[pb + 2]) * wj;
-        a3 += (src[pa + 3] + src[pb + 3]) * wj;
-        a4 += (src[pa + 4] + src[pb + 4]) * wj;
-        a5 += (src[pa + 5] + src[pb + 5]) * wj;
-        a6 += (src[pa + 6] + src[pb + 6]) * wj;
-        a7 += (src[pa + 7] + src[pb + 7]) * wj;
-      }
-      dst[p] = a0;
-      dst[p + 1] = a1;
-      dst[p + 2] = a2;
-      dst[p + 3] = a3;
-      dst[p + 4] = a4;
-      dst[p + 5] = a5;
-      dst[p + 6] = a6;
-      dst[p + 7] = a7;
-    }
-    for (; x < width; x++) {
-      let a = src[o + x] * w0;
-      for (let j = r; j >= 1; j--) a += (src[offs[2 * j] + x] + src[offs[2 * j + 1] + x]) * kernel[r + j];
-      dst[o + x] = a;
-    }
+    convolveLine(src, y * width, dst, y * width, width, kernel, offs);
   }
 }
 
 /** Horizontal pass, src → dst, through a padded line buffer (edge values repeated r times on each side). */
-function blurAxis1(src: Float64Array, width: number, height: number, kernel: Float64Array, dst: Float64Array, line: Float64Array): void {
+function blurAxis1(src: Float64Array, width: number, height: number, kernel: Float64Array, dst: Float64Array, line: Float64Array, offs: Int32Array): void {
   const r = (kernel.length - 1) >> 1;
-  const w0 = kernel[r];
-  const x8 = width & ~7;
+  for (let j = 1; j <= r; j++) {
+    offs[2 * j] = -j;
+    offs[2 * j + 1] = j;
+  }
   for (let y = 0; y < height; y++) {
     const o = y * width;
     const first = src[o];
@@ -146,46 +108,57 @@ function blurAxis1(src: Float64Array, width: number, height: number, kernel: Flo
       line[r + width + i] = last;
     }
     for (let x = 0; x < width; x++) line[r + x] = src[o + x];
-    let x = 0;
-    for (; x < x8; x += 8) {
-      const c = r + x;
-      let a0 = line[c] * w0;
-      let a1 = line[c + 1] * w0;
-      let a2 = line[c + 2] * w0;
-      let a3 = line[c + 3] * w0;
-      let a4 = line[c + 4] * w0;
-      let a5 = line[c + 5] * w0;
-      let a6 = line[c + 6] * w0;
-      let a7 = line[c + 7] * w0;
-      for (let j = r; j >= 1; j--) {
-        const pa = c - j;
-        const pb = c + j;
-        const wj = kernel[r + j];
-        a0 += (line[pa] + line[pb]) * wj;
-        a1 += (line[pa + 1] + line[pb + 1]) * wj;
-        a2 += (line[pa + 2] + line[pb + 2]) * wj;
-        a3 += (line[pa + 3] + line[pb + 3]) * wj;
-        a4 += (line[pa + 4] + line[pb + 4]) * wj;
-        a5 += (line[pa + 5] + line[pb + 5]) * wj;
-        a6 += (line[pa + 6] + line[pb + 6]) * wj;
-        a7 += (line[pa + 7] + line[pb + 7]) * wj;
-      }
-      const q = o + x;
-      dst[q] = a0;
-      dst[q + 1] = a1;
-      dst[q + 2] = a2;
-      dst[q + 3] = a3;
-      dst[q + 4] = a4;
-      dst[q + 5] = a5;
-      dst[q + 6] = a6;
-      dst[q + 7] = a7;
+    convolveLine(line, r, dst, o, width, kernel, offs);
+  }
+}
+
+/**
+ * dst[d0 + x] = src[s + x]·w0 + Σ_{j=r…1} (src[s + x + offs[2j]] + src[s + x + offs[2j+1]])·w[j]
+ * for x < width: scipy's operations per output, eight outputs at a time in locals.
+ */
+function convolveLine(src: Float64Array, s0: number, dst: Float64Array, d0: number, width: number, kernel: Float64Array, offs: Int32Array): void {
+  const r = (kernel.length - 1) >> 1;
+  const w0 = kernel[r];
+  const x8 = width & ~7;
+  let x = 0;
+  for (; x < x8; x += 8) {
+    const p = s0 + x;
+    let a0 = src[p] * w0;
+    let a1 = src[p + 1] * w0;
+    let a2 = src[p + 2] * w0;
+    let a3 = src[p + 3] * w0;
+    let a4 = src[p + 4] * w0;
+    let a5 = src[p + 5] * w0;
+    let a6 = src[p + 6] * w0;
+    let a7 = src[p + 7] * w0;
+    for (let j = r; j >= 1; j--) {
+      const pa = p + offs[2 * j];
+      const pb = p + offs[2 * j + 1];
+      const wj = kernel[r + j];
+      a0 += (src[pa] + src[pb]) * wj;
+      a1 += (src[pa + 1] + src[pb + 1]) * wj;
+      a2 += (src[pa + 2] + src[pb + 2]) * wj;
+      a3 += (src[pa + 3] + src[pb + 3]) * wj;
+      a4 += (src[pa + 4] + src[pb + 4]) * wj;
+      a5 += (src[pa + 5] + src[pb + 5]) * wj;
+      a6 += (src[pa + 6] + src[pb + 6]) * wj;
+      a7 += (src[pa + 7] + src[pb + 7]) * wj;
     }
-    for (; x < width; x++) {
-      const c = r + x;
-      let a = line[c] * w0;
-      for (let j = r; j >= 1; j--) a += (line[c - j] + line[c + j]) * kernel[r + j];
-      dst[o + x] = a;
-    }
+    const q = d0 + x;
+    dst[q] = a0;
+    dst[q + 1] = a1;
+    dst[q + 2] = a2;
+    dst[q + 3] = a3;
+    dst[q + 4] = a4;
+    dst[q + 5] = a5;
+    dst[q + 6] = a6;
+    dst[q + 7] = a7;
+  }
+  for (; x < width; x++) {
+    const p = s0 + x;
+    let a = src[p] * w0;
+    for (let j = r; j >= 1; j--) a += (src[p + offs[2 * j]] + src[p + offs[2 * j + 1]]) * kernel[r + j];
+    dst[d0 + x] = a;
   }
 }
 

@@ -6,7 +6,7 @@
 // result is bit-identical to the TypeScript reference (and so to scikit-image).
 //
 // Layout, fixed by init(): [image f64 W·H][scratch f64 W·H][line f64 W + 2R]
-// [taps f64 R + 1][mask u8 W·H], then, from histogramLayout(bins),
+// [taps f64 R + 1][tap offsets i32 2R + 2][mask u8 W·H], then, from histogramLayout(bins),
 // [counts i32 bins][edges f64 bins + 1]. TypeScript writes the image (as
 // float64) and the taps w[0…R]; blur() leaves the result in the image's place.
 //
@@ -24,6 +24,7 @@ let imageP: usize = 0;
 let scratchP: usize = 0;
 let lineP: usize = 0;
 let tapsP: usize = 0;
+let offsP: usize = 0;
 let maskP: usize = 0;
 let countsP: usize = 0;
 let edgesP: usize = 0;
@@ -45,7 +46,8 @@ export function init(w: i32, h: i32, r: i32): i32 {
   scratchP = align64(imageP + <usize>w * h * 8);
   lineP = align64(scratchP + <usize>w * h * 8);
   tapsP = align64(lineP + <usize>(w + 2 * r) * 8);
-  maskP = align64(tapsP + <usize>(r + 1) * 8);
+  offsP = align64(tapsP + <usize>(r + 1) * 8);
+  maskP = align64(offsP + <usize>(2 * r + 2) * 4);
   countsP = 0;
   edgesP = 0;
   return reserve(maskP + <usize>w * h);
@@ -96,54 +98,27 @@ function tap(j: i32): f64 {
   return load<f64>(tapsP + (<usize>j << 3));
 }
 
-/** Vertical pass, src → dst, rows clamped at both ends ('nearest'). */
+/** Vertical pass, src → dst: the taps of row y are rows y ± j, clamped ('nearest'). */
 function axis0(src: usize, dst: usize): void {
   const rowBytes = <usize>W * 8;
-  const w0 = f64x2.splat(tap(0));
-  const x8 = W & ~7;
   for (let y = 0; y < H; y++) {
+    for (let j = 1; j <= R; j++) {
+      store<i32>(offsP + (<usize>(2 * j) << 2), (max(0, y - j) - y) * <i32>rowBytes);
+      store<i32>(offsP + (<usize>(2 * j + 1) << 2), (min(H - 1, y + j) - y) * <i32>rowBytes);
+    }
     const o = <usize>y * rowBytes;
-    let x = 0;
-    for (; x < x8; x += 8) {
-      const p = src + o + (<usize>x << 3);
-      let a0 = f64x2.mul(v128.load(p), w0);
-      let a1 = f64x2.mul(v128.load(p, 16), w0);
-      let a2 = f64x2.mul(v128.load(p, 32), w0);
-      let a3 = f64x2.mul(v128.load(p, 48), w0);
-      for (let j = R; j >= 1; j--) {
-        const pa = src + <usize>max(0, y - j) * rowBytes + (<usize>x << 3);
-        const pb = src + <usize>min(H - 1, y + j) * rowBytes + (<usize>x << 3);
-        const wj = f64x2.splat(tap(j));
-        a0 = f64x2.add(a0, f64x2.mul(f64x2.add(v128.load(pa), v128.load(pb)), wj));
-        a1 = f64x2.add(a1, f64x2.mul(f64x2.add(v128.load(pa, 16), v128.load(pb, 16)), wj));
-        a2 = f64x2.add(a2, f64x2.mul(f64x2.add(v128.load(pa, 32), v128.load(pb, 32)), wj));
-        a3 = f64x2.add(a3, f64x2.mul(f64x2.add(v128.load(pa, 48), v128.load(pb, 48)), wj));
-      }
-      const q = dst + o + (<usize>x << 3);
-      v128.store(q, a0);
-      v128.store(q, a1, 16);
-      v128.store(q, a2, 32);
-      v128.store(q, a3, 48);
-    }
-    for (; x < W; x++) {
-      const xo = <usize>x << 3;
-      let a = load<f64>(src + o + xo) * tap(0);
-      for (let j = R; j >= 1; j--) {
-        const va = load<f64>(src + <usize>max(0, y - j) * rowBytes + xo);
-        const vb = load<f64>(src + <usize>min(H - 1, y + j) * rowBytes + xo);
-        a += (va + vb) * tap(j);
-      }
-      store<f64>(dst + o + xo, a);
-    }
+    convolveLine(src + o, dst + o);
   }
 }
 
 /** Horizontal pass, src → dst, through the line buffer (edge values repeated R times on each side). */
 function axis1(src: usize, dst: usize): void {
   const rowBytes = <usize>W * 8;
-  const w0 = f64x2.splat(tap(0));
-  const x8 = W & ~7;
   const mid = lineP + (<usize>R << 3);
+  for (let j = 1; j <= R; j++) {
+    store<i32>(offsP + (<usize>(2 * j) << 2), -8 * j);
+    store<i32>(offsP + (<usize>(2 * j + 1) << 2), 8 * j);
+  }
   for (let y = 0; y < H; y++) {
     const o = <usize>y * rowBytes;
     const first = load<f64>(src + o);
@@ -153,34 +128,48 @@ function axis1(src: usize, dst: usize): void {
       store<f64>(mid + rowBytes + (<usize>i << 3), last);
     }
     memory.copy(mid, src + o, rowBytes);
-    let x = 0;
-    for (; x < x8; x += 8) {
-      const c = mid + (<usize>x << 3);
-      let a0 = f64x2.mul(v128.load(c), w0);
-      let a1 = f64x2.mul(v128.load(c, 16), w0);
-      let a2 = f64x2.mul(v128.load(c, 32), w0);
-      let a3 = f64x2.mul(v128.load(c, 48), w0);
-      for (let j = R; j >= 1; j--) {
-        const pa = c - (<usize>j << 3);
-        const pb = c + (<usize>j << 3);
-        const wj = f64x2.splat(tap(j));
-        a0 = f64x2.add(a0, f64x2.mul(f64x2.add(v128.load(pa), v128.load(pb)), wj));
-        a1 = f64x2.add(a1, f64x2.mul(f64x2.add(v128.load(pa, 16), v128.load(pb, 16)), wj));
-        a2 = f64x2.add(a2, f64x2.mul(f64x2.add(v128.load(pa, 32), v128.load(pb, 32)), wj));
-        a3 = f64x2.add(a3, f64x2.mul(f64x2.add(v128.load(pa, 48), v128.load(pb, 48)), wj));
-      }
-      const q = dst + o + (<usize>x << 3);
-      v128.store(q, a0);
-      v128.store(q, a1, 16);
-      v128.store(q, a2, 32);
-      v128.store(q, a3, 48);
+    convolveLine(mid, dst + o);
+  }
+}
+
+/**
+ * One row of W outputs: out(x) = in(x)·w0 + Σ_{j=R…1} (in(x + a_j) + in(x + b_j))·w_j,
+ * the byte offsets a_j, b_j from the offsets table; eight outputs per step in four f64x2.
+ */
+function convolveLine(src: usize, dst: usize): void {
+  const w0 = f64x2.splat(tap(0));
+  const x8 = W & ~7;
+  let x = 0;
+  for (; x < x8; x += 8) {
+    const p = src + (<usize>x << 3);
+    let a0 = f64x2.mul(v128.load(p), w0);
+    let a1 = f64x2.mul(v128.load(p, 16), w0);
+    let a2 = f64x2.mul(v128.load(p, 32), w0);
+    let a3 = f64x2.mul(v128.load(p, 48), w0);
+    for (let j = R; j >= 1; j--) {
+      const pa = p + <usize>load<i32>(offsP + (<usize>(2 * j) << 2));
+      const pb = p + <usize>load<i32>(offsP + (<usize>(2 * j + 1) << 2));
+      const wj = f64x2.splat(tap(j));
+      a0 = f64x2.add(a0, f64x2.mul(f64x2.add(v128.load(pa), v128.load(pb)), wj));
+      a1 = f64x2.add(a1, f64x2.mul(f64x2.add(v128.load(pa, 16), v128.load(pb, 16)), wj));
+      a2 = f64x2.add(a2, f64x2.mul(f64x2.add(v128.load(pa, 32), v128.load(pb, 32)), wj));
+      a3 = f64x2.add(a3, f64x2.mul(f64x2.add(v128.load(pa, 48), v128.load(pb, 48)), wj));
     }
-    for (; x < W; x++) {
-      const c = mid + (<usize>x << 3);
-      let a = load<f64>(c) * tap(0);
-      for (let j = R; j >= 1; j--) a += (load<f64>(c - (<usize>j << 3)) + load<f64>(c + (<usize>j << 3))) * tap(j);
-      store<f64>(dst + o + (<usize>x << 3), a);
+    const q = dst + (<usize>x << 3);
+    v128.store(q, a0);
+    v128.store(q, a1, 16);
+    v128.store(q, a2, 32);
+    v128.store(q, a3, 48);
+  }
+  for (; x < W; x++) {
+    const p = src + (<usize>x << 3);
+    let a = load<f64>(p) * tap(0);
+    for (let j = R; j >= 1; j--) {
+      const va = load<f64>(p + <usize>load<i32>(offsP + (<usize>(2 * j) << 2)));
+      const vb = load<f64>(p + <usize>load<i32>(offsP + (<usize>(2 * j + 1) << 2)));
+      a += (va + vb) * tap(j);
     }
+    store<f64>(dst + (<usize>x << 3), a);
   }
 }
 
