@@ -17,6 +17,8 @@
 // computes the edges and the threshold from the counts. mask() writes
 // image > threshold as bytes for the labelling.
 
+import { align64, reserve } from './shared/memory';
+
 let W: i32 = 0;
 let H: i32 = 0;
 let R: i32 = 0;
@@ -30,12 +32,6 @@ let countsP: usize = 0;
 let edgesP: usize = 0;
 let minV: f64 = 0;
 let maxV: f64 = 0;
-
-// @ts-ignore: decorator
-@inline
-function align64(p: usize): usize {
-  return (p + 63) & ~(<usize>63);
-}
 
 /** 0 on success, 2 when memory cannot grow. */
 export function init(w: i32, h: i32, r: i32): i32 {
@@ -58,13 +54,6 @@ export function histogramLayout(bins: i32): i32 {
   countsP = align64(maskP + <usize>W * H);
   edgesP = align64(countsP + <usize>bins * 4);
   return reserve(edgesP + <usize>(bins + 1) * 8);
-}
-
-function reserve(end: usize): i32 {
-  const pages = <i32>((end + 65535) >> 16);
-  const have = memory.size();
-  if (pages > have && memory.grow(pages - have) < 0) return 2;
-  return 0;
 }
 
 export function maskPtr(): usize {

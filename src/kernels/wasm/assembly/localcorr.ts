@@ -8,6 +8,8 @@
 // Layout, fixed by init(): [frame f32 W·H][centred template f32 W·H], then
 // eleven f64 arrays of one value per block (see the ARRAY_* indices).
 
+import { align64, reserve } from './shared/memory';
+
 let W: i32 = 0;
 let H: i32 = 0;
 let B: i32 = 0;
@@ -37,14 +39,10 @@ export function init(w: i32, h: i32, block: i32): i32 {
   B = block;
   COLS = (w + block - 1) / block;
   ROWS = (h + block - 1) / block;
-  frameP = (__heap_base + 63) & ~(<usize>63);
-  centredP = (frameP + <usize>w * h * 4 + 63) & ~(<usize>63);
-  arraysP = (centredP + <usize>w * h * 8 + 63) & ~(<usize>63);
-  const end = arraysP + <usize>ARRAYS * COLS * ROWS * 8;
-  const pages = <i32>((end + 65535) >> 16);
-  const have = memory.size();
-  if (pages > have && memory.grow(pages - have) < 0) return 2;
-  return 0;
+  frameP = align64(__heap_base);
+  centredP = align64(frameP + <usize>w * h * 4);
+  arraysP = align64(centredP + <usize>w * h * 8);
+  return reserve(arraysP + <usize>ARRAYS * COLS * ROWS * 8);
 }
 
 export function framePtr(): usize {

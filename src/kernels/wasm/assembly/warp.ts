@@ -6,6 +6,8 @@
 // Layout, fixed by init(): [source planes][pad][output planes], each output
 // plane width·height f32. Source pixels are u8, u16 or f32 (kind 0, 1, 2).
 
+import { align64, reserve } from './shared/memory';
+
 let W: i32 = 0;
 let H: i32 = 0;
 let C: i32 = 0;
@@ -23,15 +25,11 @@ export function init(w: i32, h: i32, c: i32, kind: i32): i32 {
   H = h;
   C = c;
   KIND = kind;
-  srcP = (__heap_base + 63) & ~(<usize>63);
+  srcP = align64(__heap_base);
   const srcBytes = <usize>w * h * c * bytesPer(kind);
   // Padding: the vector loads of the last row may read up to 48 bytes past its end.
-  dstP = (srcP + srcBytes + 64 + 63) & ~(<usize>63);
-  const end = dstP + <usize>w * h * c * 4;
-  const pages = <i32>((end + 65535) >> 16);
-  const have = memory.size();
-  if (pages > have && memory.grow(pages - have) < 0) return 2;
-  return 0;
+  dstP = align64(srcP + srcBytes + 64);
+  return reserve(dstP + <usize>w * h * c * 4);
 }
 
 export function srcPtr(): usize {
