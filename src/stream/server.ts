@@ -76,6 +76,7 @@ export class StreamServer {
 
   static async start(parts: ServerParts): Promise<StreamServer> {
     checkExposure(parts.options);
+    if (parts.options.wsEngine === 'uws') await refuseUws();
     const server = new StreamServer(createServer(), parts);
     await server.listen();
     return server;
@@ -267,6 +268,26 @@ export class StreamServer {
     }
     send(res, 200, CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache' });
   }
+}
+
+/**
+ * uWebSockets.js is distributed from GitHub, not npm, so it could not be
+ * installed or tested here and no adapter exists yet (docs/protocol.md).
+ * Asking for it says so rather than silently serving with ws.
+ */
+async function refuseUws(): Promise<never> {
+  let loaded = true;
+  try {
+    // @ts-expect-error: optional, not on npm; never a dependency.
+    await import('uWebSockets.js');
+  } catch {
+    loaded = false;
+  }
+  throw new InputError(
+    loaded
+      ? 'option server.wsEngine: uws is installed, but this version has no uWebSockets.js adapter; use ws'
+      : 'option server.wsEngine: uws needs the uWebSockets.js package, which cannot be loaded (it is distributed from GitHub, not npm); use ws',
+  );
 }
 
 const framed = new WeakMap<Buffer, Buffer>();

@@ -197,6 +197,13 @@ describe('server: security', () => {
     expect(() => checkExposure({ ...o, host: '::1' })).not.toThrow();
   });
 
+  it('refuses --ws-engine uws with a clear message instead of silently serving with ws', async () => {
+    // uWebSockets.js is not on npm: it cannot be installed here, and there is no adapter.
+    await expect(startServed('synthetic:?width=64&height=64&seed=1', (c) => (c.server.wsEngine = 'uws'))).rejects.toThrow(
+      /^option server\.wsEngine: uws (needs the uWebSockets\.js package|is installed, but)/,
+    );
+  });
+
   it('refuses browser upgrades from a foreign origin and accepts its own', async () => {
     served = await startServed('synthetic:?width=64&height=64&fps=30&seed=8', (c) => (c.objects.mode = 'none'));
     const foreign = new WebSocket(served.ws, { origin: 'http://evil.example' });
