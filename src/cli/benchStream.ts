@@ -26,7 +26,7 @@ interface FleetReport {
   clients: Record<string, { received: number; gaps: number; dropped: number; stamps?: number[] }>[];
 }
 
-function startFleet(url: string, n: number, topics: string[], until: number, stamps: boolean): { ready: Promise<void>; done: Promise<FleetReport>; stop(): void } {
+export function startFleet(url: string, n: number, topics: string[], until: number, stamps: boolean): { ready: Promise<void>; done: Promise<FleetReport>; stop(): void } {
   const child = spawn(process.execPath, [CLIENTS_JS, url, String(n), topics.join(','), String(until), stamps ? 'stamps' : ''], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

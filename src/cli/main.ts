@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import { runBench } from './bench.js';
 import { runStreamBench } from './benchStream.js';
+import { runSoak } from './soak.js';
 import { runReplay } from './replay.js';
 import { runLive } from './run.js';
 import { parseSubscribeOptions, runSubscribe } from './subscribe.js';
@@ -14,6 +15,7 @@ const USAGE = `usage:
   scopestream subscribe WS_URL [--topics t1,t2] [--format ndjson|csv] [--out FILE] [--token T] [--until-end]
   scopestream bench     [--size WxH] [--json]
   scopestream bench stream [--json]   (the server: 512² at 200 fps to 100 subscribers; fan-out to 200 clients)
+  scopestream bench soak [--minutes N] (100 fps, 20 subscribers, recording: memory, loop delay, losses per minute)
 
 server (run, replay --serve; docs/protocol.md):
   --host H / --port P    where to listen (server.host 127.0.0.1, server.port 8080; 0: any free port)
@@ -74,6 +76,7 @@ const OPTIONS = {
   format: { type: 'string' },
   out: { type: 'string' },
   'until-end': { type: 'boolean' },
+  minutes: { type: 'string' },
   runs: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -157,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
         return await runSubscribe(parseSubscribeOptions(p.positionals[0], p.values));
       case 'bench':
         if (p.positionals[0] === 'stream') return await runStreamBench(p.values.json === true);
+        if (p.positionals[0] === 'soak') return await runSoak(typeof p.values.minutes === 'string' ? p.values.minutes : undefined);
         return await runBench({
           size: typeof p.values.size === 'string' ? p.values.size : undefined,
           json: p.values.json === true,
