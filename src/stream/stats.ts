@@ -62,27 +62,21 @@ export class TimingWindow {
   }
 }
 
-const r3 = (v: number | null): number | null => (v === null ? null : Math.round(v * 1000) / 1000);
-
-/**
- * The `stats` message (docs/protocol.md): rates over the interval since the
- * previous one, latency and stage times over the timing window.
- */
-export class StatsBuilder {
+/** Frames per second in and out between two readings of the pipeline's counters. */
+export class RateMeter {
   private prevReceived = 0;
   private prevProcessed = 0;
   private prevT: number;
-  private readonly t0: number;
 
   constructor(
     private readonly counters: PipelineCounters,
-    private readonly timing: TimingWindow,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.t0 = this.prevT = now();
+    this.prevT = now();
   }
 
-  build(extra: { subscribers: number; bytesSent: number; source: SourceHealth | null }): Message {
+  /** The rates since the previous call (or since construction). */
+  read(): { fpsIn: number; fpsOut: number } {
     const now = this.now();
     const dt = (now - this.prevT) / 1000;
     const c = this.counters;
@@ -91,6 +85,33 @@ export class StatsBuilder {
     this.prevT = now;
     this.prevReceived = c.received;
     this.prevProcessed = c.processed;
+    return { fpsIn, fpsOut };
+  }
+}
+
+const r3 = (v: number | null): number | null => (v === null ? null : Math.round(v * 1000) / 1000);
+
+/**
+ * The `stats` message (docs/protocol.md): rates over the interval since the
+ * previous one, latency and stage times over the timing window.
+ */
+export class StatsBuilder {
+  private readonly rates: RateMeter;
+  private readonly t0: number;
+
+  constructor(
+    private readonly counters: PipelineCounters,
+    private readonly timing: TimingWindow,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.t0 = now();
+    this.rates = new RateMeter(counters, now);
+  }
+
+  build(extra: { subscribers: number; bytesSent: number; source: SourceHealth | null }): Message {
+    const now = this.now();
+    const c = this.counters;
+    const { fpsIn, fpsOut } = this.rates.read();
     const st = this.timing.stageMedians();
     return {
       type: 'stats',

@@ -1,5 +1,6 @@
 import type { Message } from './hub.js';
 import type { PipelineCounters } from './pipeline.js';
+import { RateMeter } from './stats.js';
 
 /**
  * The one-line live status of `scopestream run`: rates over the last
@@ -11,15 +12,15 @@ export class StatusLine {
   private timer: NodeJS.Timeout | null = null;
   private last: Message | null = null;
   private latencies: number[] = [];
-  private prevReceived = 0;
-  private prevProcessed = 0;
-  private prevTime = performance.now();
+  private readonly rates: RateMeter;
 
   constructor(
     private readonly counters: PipelineCounters,
     private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
     private readonly intervalMs: number,
-  ) {}
+  ) {
+    this.rates = new RateMeter(counters);
+  }
 
   onFrame(m: Message): void {
     this.last = m;
@@ -39,14 +40,8 @@ export class StatusLine {
   }
 
   format(): string {
-    const now = performance.now();
-    const dt = (now - this.prevTime) / 1000;
     const c = this.counters;
-    const fpsIn = dt > 0 ? (c.received - this.prevReceived) / dt : 0;
-    const fpsOut = dt > 0 ? (c.processed - this.prevProcessed) / dt : 0;
-    this.prevTime = now;
-    this.prevReceived = c.received;
-    this.prevProcessed = c.processed;
+    const { fpsIn, fpsOut } = this.rates.read();
     const lat = this.latencies.sort((a, b) => a - b);
     this.latencies = [];
     const pct = (q: number): string => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))].toFixed(1) : '-');
