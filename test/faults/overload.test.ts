@@ -1,0 +1,185 @@
+/**
+ * Overload (issue 6; docs/reliability.md): a live source at about twice what
+ * the pipeline can process, for ~20 s (the 60 s and longer runs are the soak
+ * benchmark's): every frame the source made is either processed or counted
+ * dropped (the end line: frames + dropped = what the source produced), the
+ * process's memory stays under the bound documented in docs/reliability.md,
+ * and /healthz, /metrics and the stats topic keep answering throughout.
+ *
+ * The source: the simulator at 1024² and 40 fps (it renders a frame in about
+ * 10 ms on the main thread, so it keeps its pace with room to spare); the
+ * pipeline, measuring 600 objects with quartiles on every frame, processes
+ * about 17–25 fps on this 2-core machine (one worker): ~58 % of the frames are
+ * dropped. A source that renders slower than its own fps is a
+ * different fault, tested at the end (see there).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, countLines, expectValidRecord, readRecord, startCli, waitFor } from '../helpers/cli.js';
+import { tempDir } from '../helpers/imageWriters.js';
+import { TestClient } from '../helpers/server.js';
+import { bounded, killAll, rssOf, servingUrl } from './helpers.js';
+
+/**
+ * docs/reliability.md: the bound for this configuration. At 1024² the template
+ * bootstrap holds its 30 frames at ~9 MiB each (≈ 520 MiB peak measured); the
+ * steady state under overload is ≈ 400 MiB.
+ */
+const RSS_BOUND = 640 * 2 ** 20;
+
+let dir: string;
+const runs: CliRun[] = [];
+const clients: TestClient[] = [];
+beforeAll(() => {
+  dir = tempDir();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.socket.terminate();
+  await killAll(runs);
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Probe {
+  answered: number;
+  failures: string[];
+}
+
+/**
+ * Asks `url` every 250 ms until `stop()`; a request that fails or is not
+ * answered within 10 s (a guard, generous) is a failure. Requests still open
+ * when the run ends on its own are not counted.
+ */
+function probe(url: string, stop: () => boolean, check: (status: number, body: string) => string | null): { probe: Probe; done: Promise<void> } {
+  const p: Probe = { answered: 0, failures: [] };
+  const done = (async () => {
+    while (!stop()) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        const body = await res.text();
+        const problem = check(res.status, body);
+        if (problem !== null) p.failures.push(problem);
+        else p.answered++;
+      } catch (e) {
+        if (!stop()) p.failures.push(`${url}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  return { probe: p, done };
+}
+
+/** Whether the record's last line is its end line (reads only the tail: the record grows to tens of MB). */
+function endWritten(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const tail = Buffer.alloc(Math.min(size, 512));
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+    return tail.toString('utf8').includes('\n{"type":"end"');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A counter from Prometheus text. */
+function counter(text: string, name: string): number | null {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+describe('overload: a live source at twice the pipeline capacity', () => {
+  it('1024² at 40 fps for 20 s: in = processed + dropped, RSS under the bound, /healthz, /metrics and stats answer throughout', async () => {
+    const N = 800;
+    const record = path.join(dir, 'overload.ndjson');
+    const uri = `synthetic:?width=1024&height=1024&fps=40&frames=${N}&objects=600&seed=51`;
+    const run = startCli(['run', '--source', uri, '--record', record, '--port', '0', '--set', 'objects.quartilesEvery=1'], { timeoutMs: 180_000 });
+    runs.push(run);
+    const base = await servingUrl(run);
+    const pid = run.child.pid as number;
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid) ?? 0)), 100);
+    const ended = (): boolean => run.child.exitCode !== null || endWritten(record);
+    const health = probe(`${base}/healthz`, ended, (s, body) => (s === 200 && body === '{"ok":true}' ? null : `/healthz: ${s} ${body}`));
+    const scraped: { received: number; processed: number; dropped: number }[] = [];
+    const metrics = probe(`${base}/metrics`, ended, (s, body) => {
+      const received = counter(body, 'scopestream_frames_received_total');
+      const processed = counter(body, 'scopestream_frames_processed_total');
+      const dropped = counter(body, 'scopestream_frames_dropped_total');
+      if (s !== 200 || received === null || processed === null || dropped === null) return `/metrics: ${s} ${body.slice(0, 200)}`;
+      scraped.push({ received, processed, dropped });
+      return null;
+    });
+    const watcher = new TestClient(base.replace('http', 'ws') + '/ws');
+    clients.push(watcher);
+    await watcher.opened;
+    watcher.send({ type: 'subscribe', topics: ['stats'] });
+    try {
+      const r = await bounded(run.done, 170_000, 'the run to end with its source');
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      clearInterval(sampler);
+      await Promise.all([health.done, metrics.done]);
+    }
+
+    const rec = expectValidRecord(readRecord(record));
+    expect(rec.end.error).toBeUndefined();
+    expect(rec.end.frames).toBe(rec.frames.length);
+    // The premise: the source outran the pipeline.
+    expect(rec.end.dropped as number, 'frames dropped (else this was no overload)').toBeGreaterThan(N / 10);
+    // Every frame the source made is accounted for, exactly.
+    expect((rec.end.frames as number) + (rec.end.dropped as number)).toBe(N);
+    const seqs = rec.frames.map((f) => f.seq);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
+    expect(seqs[seqs.length - 1], 'the newest frame is never the one dropped').toBe(N - 1);
+
+    expect(peak, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`).toBeLessThan(RSS_BOUND);
+    expect(health.probe.failures).toEqual([]);
+    expect(metrics.probe.failures).toEqual([]);
+    expect(health.probe.answered, '/healthz answered during the run').toBeGreaterThan(10);
+    expect(scraped.length, '/metrics answered during the run').toBeGreaterThan(10);
+    // The counters moved while the overload went on, and dropped frames were visible in them.
+    expect(scraped[scraped.length - 1].processed).toBeGreaterThan(scraped[0].processed);
+    expect(scraped[scraped.length - 1].dropped).toBeGreaterThan(0);
+    const stats = watcher.topic('stats');
+    expect(stats.length, 'stats messages during the run').toBeGreaterThan(10);
+    expect(stats.some((m) => (m.dropped as number) > 0)).toBe(true);
+  });
+
+  /**
+   * A source that cannot even keep its own pace (the simulator at 1024² renders
+   * in ~10 ms; asked for 1000 fps it is always behind): LiveQueue.pump
+   * (src/stream/pacing.ts) then never awaits a timer, and the simulator's
+   * generator never awaits anything, so the pump runs as one long chain of
+   * microtasks and the event loop never turns: the worker's results, HTTP
+   * requests, timers and signals all wait until the source is exhausted.
+   * Seen: /healthz unanswered for 7.7 s, 10 frames processed of 1500 (the
+   * first few, flushed at the end), 1490 dropped. Remove `.fails` once fixed.
+   */
+  it.fails('a source slower than its own fps (1024² asked at 1000 fps): the pipeline still processes frames and /healthz answers', async () => {
+    const N = 600;
+    const record = path.join(dir, 'starved.ndjson');
+    const run = startCli(['run', '--source', `synthetic:?width=1024&height=1024&fps=1000&frames=${N}&seed=52`, '--record', record, '--port', '0'], {
+      timeoutMs: 120_000,
+    });
+    runs.push(run);
+    const base = await servingUrl(run);
+    // The template (30 frames) must be built and frames flowing while the source still runs.
+    await waitFor(() => countLines(record, 'frame') >= 40 || run.child.exitCode !== null, run, 'frame lines or the end');
+    expect(run.child.exitCode, 'frames were processed while the source ran').toBeNull();
+    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) });
+    expect(res.status).toBe(200);
+    const r = await bounded(run.done, 110_000, 'the run to end');
+    expect(r.code).toBe(0);
+    const rec = expectValidRecord(readRecord(record));
+    expect((rec.end.frames as number) + (rec.end.dropped as number)).toBe(N);
+    expect(rec.end.frames as number).toBeGreaterThan(N / 20);
+  });
+});
