@@ -1,14 +1,16 @@
-import WebSocket from 'ws';
+import { request } from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 
 /**
- * The subscriber fleet of `npm run bench:stream`, run as its own process so
- * that the clients' reading is not counted in the server's event loop:
- * N WebSocket clients subscribe to some topics and count, per client and
- * topic, the messages received, the topicSeq gaps and the `dropped` notices.
- * They read the topicSeq from the start of each message without parsing the
- * whole JSON (a logger that keeps up stores lines; it need not parse them).
- * Reports one JSON object on stdout once every client has seen `until`
- * messages of the first topic, or when told to stop (SIGTERM).
+ * The subscriber fleet of `npm run bench:stream` and the soak, run as its own
+ * process so that the clients' reading is not counted in the server's event
+ * loop. Like wrk for HTTP, the clients are as light as a client can be: a
+ * WebSocket handshake, then a frame parser that reads each message's header
+ * and the first bytes of its payload (topic and topicSeq) and skips the rest
+ * without copying or parsing it. Per client and topic they count messages,
+ * topicSeq gaps and `dropped` notices. One JSON object goes to stdout once
+ * every client has seen `until` messages of the first topic, or on SIGTERM.
  */
 interface Counts {
   received: number;
@@ -28,47 +30,149 @@ const t0 = performance.now();
 const counts: Map<string, Counts>[] = [];
 let opened = 0;
 let finished = 0;
-
-const SEQ = Buffer.from('"topicSeq":');
-const TOPIC = Buffer.from('{"topic":"');
+/** Bytes of a payload's start kept to read its topic and topicSeq (or to parse a control message whole). */
+const HEAD = 96;
+const CONTROL_MAX = 1 << 20;
 
 function report(): void {
-  const out = counts.map((byTopic) => Object.fromEntries([...byTopic].map(([t, c]) => [t, { received: c.received, gaps: c.gaps, dropped: c.dropped, stamps: keepStamps ? c.stamps : undefined }])));
+  const out = counts.map((byTopic) =>
+    Object.fromEntries([...byTopic].map(([t, c]) => [t, { received: c.received, gaps: c.gaps, dropped: c.dropped, stamps: keepStamps ? c.stamps : undefined }])),
+  );
   process.stdout.write(JSON.stringify({ clients: out }) + '\n', () => process.exit(0));
 }
 
-for (let i = 0; i < n; i++) {
+/** Reads `{"topic":"T","topicSeq":N,…` from the start of a message; null for other messages. */
+function topicAndSeq(head: Buffer): { topic: string; seq: number } | null {
+  const prefix = '{"topic":"';
+  if (head.toString('latin1', 0, prefix.length) !== prefix) return null;
+  const end = head.indexOf(34, prefix.length);
+  const topic = head.toString('latin1', prefix.length, end);
+  const at = head.indexOf('"topicSeq":', end) + 11;
+  let seq = 0;
+  for (let k = at; head[k] >= 48 && head[k] <= 57; k++) seq = seq * 10 + head[k] - 48;
+  return { topic, seq };
+}
+
+function client(i: number, socket: Socket, rest: Buffer): void {
   const byTopic = new Map<string, Counts>(topics.map((t) => [t, { received: 0, gaps: 0, dropped: 0, last: -1, stamps: [] }]));
-  counts.push(byTopic);
-  const ws = new WebSocket(url, { perMessageDeflate: false });
+  counts[i] = byTopic;
   let done = false;
-  ws.on('open', () => {
-    if (++opened === n) process.stderr.write(`clients: ${n} connected\n`);
-  });
-  ws.on('message', (data: Buffer, binary) => {
-    if (binary) return;
-    if (data.subarray(0, TOPIC.length).equals(TOPIC)) {
-      const end = data.indexOf(34, TOPIC.length);
-      const topic = data.toString('latin1', TOPIC.length, end);
-      const c = byTopic.get(topic);
+  // Frame parser state: header bytes gathered, payload bytes left to skip, the payload's start.
+  const header = Buffer.alloc(10);
+  let headerLen = 0;
+  let left = 0;
+  let head: Buffer[] = [];
+  let headLen = 0;
+  let want = 0;
+  let opcode = 0;
+
+  const onMessage = (start: Buffer): void => {
+    // Text messages only: previews (binary), pings, pongs and the close frame are not counted.
+    if (opcode !== 1 || start.length === 0) return;
+    const ts = topicAndSeq(start);
+    if (ts) {
+      const c = byTopic.get(ts.topic);
       if (c === undefined) return;
-      const at = data.indexOf(SEQ, end) + SEQ.length;
-      let seq = 0;
-      for (let k = at; data[k] >= 48 && data[k] <= 57; k++) seq = seq * 10 + data[k] - 48;
-      if (c.last >= 0 && seq !== c.last + 1) c.gaps++;
-      c.last = seq;
+      if (c.last >= 0 && ts.seq !== c.last + 1) c.gaps++;
+      c.last = ts.seq;
       c.received++;
       if (keepStamps) c.stamps.push(Math.round(performance.now() - t0));
-      if (!done && topic === topics[0] && seq + 1 >= until) {
+      if (!done && ts.topic === topics[0] && ts.seq + 1 >= until) {
         done = true;
         if (++finished === n) report();
       }
       return;
     }
-    const m = JSON.parse(data.toString()) as { type: string; topic?: string; count?: number };
-    if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe', topics, from: 0 }));
+    let m: { type: string; topic?: string; count?: number };
+    try {
+      m = JSON.parse(start.toString('utf8')) as typeof m;
+    } catch {
+      return; // not JSON text: not ours to count
+    }
+    if (m.type === 'hello') send(socket, JSON.stringify({ type: 'subscribe', topics, from: 0 }));
     else if (m.type === 'dropped' && m.topic) byTopic.get(m.topic)!.dropped += m.count ?? 0;
+  };
+
+  const feed = (chunk: Buffer): void => {
+    let off = 0;
+    while (off < chunk.length) {
+      if (left === 0 && want === 0) {
+        // Gather the header: 2 bytes, then 0, 2 or 8 bytes of length (server frames are unmasked).
+        const take = Math.min(10 - headerLen, chunk.length - off);
+        chunk.copy(header, headerLen, off, off + take);
+        const have = headerLen + take;
+        const b1 = have >= 2 ? header[1] & 0x7f : -1;
+        const need = b1 < 0 ? 2 : b1 < 126 ? 2 : b1 === 126 ? 4 : 10;
+        if (have < need) {
+          headerLen = have;
+          off += take;
+          continue;
+        }
+        off += need - headerLen;
+        headerLen = 0;
+        opcode = header[0] & 0x0f;
+        const len = b1 < 126 ? b1 : b1 === 126 ? header.readUInt16BE(2) : Number(header.readBigUInt64BE(2));
+        // First the start of the payload; the rest is read only if it is not a topic message.
+        want = Math.min(len, HEAD);
+        left = len - want;
+        head = [];
+        headLen = 0;
+        if (want === 0 && left === 0) onMessage(Buffer.alloc(0));
+        continue;
+      }
+      if (want > 0) {
+        const take = Math.min(want, chunk.length - off);
+        head.push(chunk.subarray(off, off + take));
+        headLen += take;
+        want -= take;
+        off += take;
+        if (want === 0) {
+          const start = head.length === 1 ? head[0] : Buffer.concat(head, headLen);
+          if (left > 0 && topicAndSeq(start) === null && left <= CONTROL_MAX) {
+            // A control message (hello with its meta): read it whole.
+            head = [start];
+            want = left;
+            left = 0;
+            continue;
+          }
+          onMessage(start);
+          head = [];
+        }
+        continue;
+      }
+      const skip = Math.min(left, chunk.length - off);
+      left -= skip;
+      off += skip;
+    }
+  };
+  socket.on('data', feed);
+  if (rest.length > 0) feed(rest);
+  socket.on('error', (e) => process.stderr.write(`client ${i}: ${e.message}\n`));
+}
+
+/** A masked text frame (clients must mask, RFC 6455 §5.3). */
+function send(socket: Socket, text: string): void {
+  const payload = Buffer.from(text);
+  const mask = randomBytes(4);
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
+  for (let k = 0; k < len; k++) payload[k] ^= mask[k & 3];
+  socket.write(Buffer.concat([head, mask, payload]));
+}
+
+const target = new URL(url);
+for (let i = 0; i < n; i++) {
+  const req = request({
+    host: target.hostname,
+    port: target.port,
+    path: target.pathname + target.search,
+    headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') },
   });
-  ws.on('error', (e) => process.stderr.write(`client ${i}: ${e.message}\n`));
+  req.on('upgrade', (_res, socket, rest) => {
+    client(i, socket, rest);
+    if (++opened === n) process.stderr.write(`clients: ${n} connected\n`);
+  });
+  req.on('error', (e) => process.stderr.write(`client ${i}: ${e.message}\n`));
+  req.end();
 }
 process.on('SIGTERM', report);
