@@ -5,6 +5,7 @@ import { TsWarper } from '../kernels/warper.js';
 import { WasmCorrelator } from '../kernels/wasmCorrelator.js';
 import { WasmWarper } from '../kernels/wasmWarper.js';
 import { InputError } from '../errors.js';
+import type { WasmModule } from '../kernels/wasmInstance.js';
 import { loadKernelModule } from './wasmModule.js';
 
 export type BackendChoice = 'auto' | 'wasm' | 'ts';
@@ -12,6 +13,8 @@ export type BackendChoice = 'auto' | 'wasm' | 'ts';
 export interface Backend {
   name: 'wasm' | 'ts';
   kernels: KernelFactories;
+  /** The measurement's WebAssembly modules (local correlation sums, segmentation blur); absent on the TS backend. */
+  objectKernels: { localcorr?: WasmModule; blur?: WasmModule };
 }
 
 /**
@@ -21,9 +24,12 @@ export interface Backend {
 export async function selectBackend(choice: BackendChoice, opts: CorrelatorOptions): Promise<Backend> {
   if (choice !== 'ts') {
     try {
-      const [correlate, warp] = await Promise.all([loadKernelModule('correlate'), loadKernelModule('warp')]);
+      const [correlate, warp, localcorr, blur] = await Promise.all(
+        (['correlate', 'warp', 'localcorr', 'blur'] as const).map((k) => loadKernelModule(k)),
+      );
       return {
         name: 'wasm',
+        objectKernels: { localcorr, blur },
         kernels: {
           correlator: (hp, wp) => WasmCorrelator.create(correlate, hp, wp, opts),
           warper: (w, h, c, dtype) => WasmWarper.create(warp, w, h, c, dtype),
@@ -37,6 +43,7 @@ export async function selectBackend(choice: BackendChoice, opts: CorrelatorOptio
   }
   return {
     name: 'ts',
+    objectKernels: {},
     kernels: {
       correlator: (hp, wp) => new TsCorrelator(hp, wp, opts),
       warper: (w, h, c) => new TsWarper(w, h, c),

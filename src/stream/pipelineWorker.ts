@@ -54,7 +54,7 @@ try {
     normalization: init.config.registration.normalization,
     phaseSigma: init.config.registration.phaseSigma,
   });
-  processor = await FrameProcessor.create(init.config, init.info, backend.kernels);
+  processor = await FrameProcessor.create(init.config, init.info, backend);
   port.postMessage({ type: 'ready', backend: backend.name } satisfies FromWorker);
 } catch (e) {
   port.postMessage({ type: 'failed', message: e instanceof Error ? e.message : String(e), input: e instanceof InputError } satisfies FromWorker);

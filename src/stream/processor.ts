@@ -6,11 +6,13 @@ import { columnToJson, type FeatureColumns } from '../kernels/features/columns.j
 import { IntensityFeatures } from '../kernels/features/intensity.js';
 import type { TraceOptions } from '../kernels/features/traces.js';
 import { LocalCorrelation } from '../kernels/localCorrelation.js';
-import { type KernelFactories, type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
+import { type MotionOptions, type RegisteredFrame, MotionCorrector } from '../kernels/motionCorrector.js';
 import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
 import { PreviewEncoder } from '../kernels/preview.js';
 import type { SegmentOptions } from '../kernels/segment.js';
 import { TrackedObjects } from '../kernels/trackedObjects.js';
+import type { WasmModule } from '../kernels/wasmInstance.js';
+import type { Backend } from './backend.js';
 import { loadCustomFeatures } from './customFeatures.js';
 import type { Message, Topic } from './hub.js';
 
@@ -175,14 +177,14 @@ interface ObjectsStage {
 }
 
 /** The objects stage as configured (null: no objects), checked against the source before anything is published. */
-async function prepareObjects(config: Config, info: SourceInfo): Promise<ObjectsStage | null> {
+async function prepareObjects(config: Config, info: SourceInfo, blurKernel: WasmModule | undefined): Promise<ObjectsStage | null> {
   const oc = config.objects;
   if (oc.mode === 'none') return null;
   if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
     throw new InputError(`option objects.channel: ${oc.channel}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
   }
   if (oc.mode === 'tracked') {
-    return { measurer: null, tracked: new TrackedObjects(info.width, info.height, segmentOptions(oc), oc.maxDisplacement), coloc: null };
+    return { measurer: null, tracked: new TrackedObjects(info.width, info.height, segmentOptions(oc), oc.maxDisplacement, blurKernel), coloc: null };
   }
   const known = IntensityFeatures.names(true);
   if (config.traces.of !== null && !known.includes(config.traces.of)) {
@@ -208,6 +210,7 @@ async function prepareObjects(config: Config, info: SourceInfo): Promise<Objects
     traces: traceOptions(config.traces),
     colocalization: coloc === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
     custom,
+    blurKernel,
   });
   return { measurer, tracked: null, coloc };
 }
@@ -228,13 +231,13 @@ export class FrameProcessor {
   private constructor(
     private readonly config: Config,
     private readonly info: SourceInfo,
-    kernels: KernelFactories,
+    backend: Backend,
     private readonly objects: ObjectsStage | null,
     private readonly now: () => number,
   ) {
-    this.mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), kernels, now);
+    this.mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), backend.kernels, now);
     const block = config.localCorrelation.block;
-    this.local = block > 0 ? new LocalCorrelation(info.width, info.height, block) : null;
+    this.local = block > 0 ? new LocalCorrelation(info.width, info.height, block, backend.objectKernels.localcorr) : null;
     this.luma = info.channels >= 3 ? new Float32Array(info.width * info.height) : null;
     this.labelImage = objects?.measurer ? new Int32Array(info.width * info.height) : null;
     this.previewEncoder = new PreviewEncoder(info.width, info.height, config.server.previewMaxSize);
@@ -244,13 +247,13 @@ export class FrameProcessor {
   }
 
   /** Checks the configuration against the source (InputError) and builds the stages. */
-  static async create(config: Config, info: SourceInfo, kernels: KernelFactories, now: () => number = () => performance.now()): Promise<FrameProcessor> {
+  static async create(config: Config, info: SourceInfo, backend: Backend, now: () => number = () => performance.now()): Promise<FrameProcessor> {
     const ch = config.registration.channel;
     if (typeof ch === 'number' && ch >= info.channels) {
       throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
     }
-    const objects = await prepareObjects(config, info);
-    return new FrameProcessor(config, info, kernels, objects, now);
+    const objects = await prepareObjects(config, info, backend.objectKernels.blur);
+    return new FrameProcessor(config, info, backend, objects, now);
   }
 
   /** Frames held until the template is built. */

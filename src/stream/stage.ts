@@ -57,7 +57,7 @@ class InlineStage implements ProcessingStage {
 
   static async open(config: Config, info: SourceInfo, choice: BackendChoice, onOutput: (o: Output) => void): Promise<InlineStage> {
     const b = await selectBackend(choice, { normalization: config.registration.normalization, phaseSigma: config.registration.phaseSigma });
-    return new InlineStage(b.name, await FrameProcessor.create(config, info, b.kernels), onOutput);
+    return new InlineStage(b.name, await FrameProcessor.create(config, info, b), onOutput);
   }
 
   push(frame: Frame): void {
