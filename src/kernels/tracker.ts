@@ -298,8 +298,13 @@ export class ObjectTracker {
         const fy = prev.firstY[q];
         cur.firstX[k] = fx;
         cur.firstY[k] = fy;
-        cur.displacement[k] = Math.hypot(x - fx, y - fy);
-        cur.speed[k] = Math.hypot(x - prev.cx[q], y - prev.cy[q]) * speedScale;
+        // sqrt, not Math.hypot, which allocates on every call here.
+        const ex = x - fx;
+        const ey = y - fy;
+        cur.displacement[k] = Math.sqrt(ex * ex + ey * ey);
+        const sx1 = x - prev.cx[q];
+        const sy1 = y - prev.cy[q];
+        cur.speed[k] = Math.sqrt(sx1 * sx1 + sy1 * sy1) * speedScale;
       }
     }
     for (let q = 0; q < M; q++) if (!prevUsed[q + 1]) deaths.push(ptid[q]);

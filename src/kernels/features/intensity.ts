@@ -73,6 +73,8 @@ export class IntensityFeatures {
   private readonly head = new Int32Array((1 << BUCKET_BITS) + 2);
   private readonly next: Int32Array;
   private readonly marked = new Int32Array(6);
+  /** floatQuartiles ↔ madOf: median, bound, MAD. */
+  private readonly madIo = new Float64Array(3);
   /** The value buckets of the current object: ⌊(x − bucketLo)·bucketScale⌋, clamped. */
   private bucketLo = 0;
   private bucketScale = 1;
@@ -297,7 +299,9 @@ export class IntensityFeatures {
           const my = sxY / sum;
           this.cCmX[k] = mx;
           this.cCmY[k] = my;
-          this.cDisp[k] = Math.hypot(mx - this.cx[k], my - this.cy[k]);
+          const dx = mx - this.cx[k];
+          const dy = my - this.cy[k];
+          this.cDisp[k] = Math.sqrt(dx * dx + dy * dy);
         }
       }
       // Edge pixels.
@@ -500,12 +504,16 @@ export class IntensityFeatures {
     // values from rank il to iu + 1 (iu − il + 2 ≥ mid + 2 of them) lie within D of the median, so
     // the deviations of rank mid and mid + 1 are ≤ D: only [0, D] is bucketed (finely, in few
     // buckets), the rest goes to one overflow bucket that is never sorted.
-    const mad = this.madOf(n, k, median, Math.max(median - l0, u1 - median), size >> 2);
-    if (mad !== mad) return this.unsorted(n);
+    // madOf is not inlined: its float64 arguments and result go through madIo, since a call
+    // boxes each float64 it passes or returns in a heap number (garbage on every object).
+    const io = this.madIo;
+    io[0] = median;
+    io[1] = Math.max(median - l0, u1 - median);
+    if (!this.madOf(n, size >> 2)) return this.unsorted(n);
     this.cMed[k] = median;
     this.cLq[k] = lerp(l0, l1, pl - il);
     this.cUq[k] = lerp(u0, u1, pu - iu);
-    this.cMad[k] = mad;
+    this.cMad[k] = io[2];
     return true;
   }
 
@@ -516,10 +524,15 @@ export class IntensityFeatures {
    * `buckets` buckets over [0, dlim] (beyond: one overflow bucket, never needed); the values of the
    * bucket(s) holding rank mid and mid + 1 are then found through the value buckets of compute's
    * pass 2 (head, next) that can hold such a deviation, both sides of the median, and sorted.
-   * NaN when a deviation bucket to sort is crowded.
+   * Reads median and dlim from madIo[0], madIo[1], writes the MAD to madIo[2]; false when a
+   * deviation bucket to sort is crowded.
    */
-  private madOf(n: number, k: number, median: number, dlim: number, buckets: number): number {
-    if (!(dlim > 0)) return 0;
+  private madOf(n: number, buckets: number): boolean {
+    const io = this.madIo;
+    const median = io[0];
+    const dlim = io[1];
+    io[2] = 0;
+    if (!(dlim > 0)) return true;
     const fv = this.fvals;
     const counts = this.counts;
     const last = n - 1;
@@ -531,7 +544,7 @@ export class IntensityFeatures {
     counts.fill(0, 0, msize + 2);
     // Bucket ⌊dev·scale⌋, monotone in dev, at most lim; dev ≤ dlim gives at most msize.
     for (let j = 0; j < n; j++) counts[Math.min(Math.abs(fv[j] - median) * scale, lim) | 0]++;
-    if (!this.markRanks(lim, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return NaN;
+    if (!this.markRanks(lim, mid, mid < last ? mid + 1 : mid, mid, mid, mid, mid)) return false;
     const ds = this.scratch2;
     for (let t = 0; t < this.nMarked; t++) {
       const c = this.marked[t];
@@ -553,10 +566,11 @@ export class IntensityFeatures {
         }
       }
       // Every value of the bucket was found (else a rounding defeated the margins: select instead).
-      if (q !== counts[c + 1]) return NaN;
+      if (q !== counts[c + 1]) return false;
       insertionSort(ds, counts[c], q - 1);
     }
-    return lerp(ds[mid], mid < last ? ds[mid + 1] : ds[mid], pm - mid);
+    io[2] = lerp(ds[mid], mid < last ? ds[mid + 1] : ds[mid], pm - mid);
+    return true;
   }
 
   /** The value bucket (compute's pass 2) of x for the current object of n values, clamped to [−1, size]. */

@@ -284,7 +284,7 @@ describe('IntensityFeatures edge cases', () => {
 
   it('compute and its helpers contain no allocation (no new, no array literal, no closure)', () => {
     const proto = IntensityFeatures.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-    for (const name of ['compute', 'quartilesOf', 'radixSort', 'fromSorted', 'bySelection', 'floatQuartiles', 'markRanks', 'decode', 'unsorted']) {
+    for (const name of ['compute', 'quartilesOf', 'radixSort', 'fromSorted', 'bySelection', 'floatQuartiles', 'madOf', 'valueBucket', 'markRanks', 'decode', 'unsorted']) {
       const src = proto[name].toString();
       // Argument errors are thrown before any work; only their path allocates.
       const body = src.slice(src.indexOf('{')).replace(/throw new RangeError\([^;]*\);/g, '');
