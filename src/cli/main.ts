@@ -12,7 +12,7 @@ import { parseSubscribeOptions, runSubscribe } from './subscribe.js';
 const USAGE = `usage:
   scopestream run       [--source URI] [--record FILE] [--host H] [--port P] [--token T] [--config FILE] [options]
   scopestream replay    PATH [--record FILE] [--speed max|realtime|FACTOR] [--serve] [--config FILE] [options]
-  scopestream subscribe WS_URL [--topics t1,t2] [--format ndjson|csv] [--out FILE] [--token T] [--until-end]
+  scopestream subscribe WS_URL [--topics t1,t2] [--format ndjson|csv] [--out FILE] [--token T] [--from-start] [--until-end]
   scopestream bench     [--size WxH] [--json]
   scopestream bench stream [--json]   (the server: 512² at 200 fps to 100 subscribers; fan-out to 200 clients)
   scopestream bench soak [--minutes N] (100 fps, 20 subscribers, recording: memory, loop delay, losses per minute)
@@ -76,6 +76,7 @@ const OPTIONS = {
   format: { type: 'string' },
   out: { type: 'string' },
   'until-end': { type: 'boolean' },
+  'from-start': { type: 'boolean' },
   minutes: { type: 'string' },
   runs: { type: 'string' },
   help: { type: 'boolean', short: 'h' },

@@ -5,10 +5,12 @@ import { namingInput, onWorkerRestart, openSession } from './session.js';
 
 /**
  * `scopestream replay PATH`: a recorded movie through the live pipeline,
- * lossless, writing the record (and, with --serve, serving it as `run` does
- * until the movie ends). Exit 0 when the whole movie went through; an input
- * problem mid-movie still closes the record with an `end` line that carries
- * the error and the frame count reached.
+ * lossless, writing the record. With --serve it is served as `run` serves a
+ * live source, and stays served after the movie ends (the dashboard and
+ * late subscribers still get what the rings hold, then `end`) until SIGINT or
+ * SIGTERM. Exit 0 when the whole movie went through; an input problem
+ * mid-movie still closes the record with an `end` line that carries the
+ * error and the frame count reached.
  */
 export async function runReplay(path: string, config: Config, serve: boolean): Promise<number> {
   const s = await openSession(path, config);
@@ -35,6 +37,10 @@ export async function runReplay(path: string, config: Config, serve: boolean): P
         (r.errors > 0 ? `; ${r.errors} frames could not be processed (see the record)` : '') +
         '\n',
     );
+    if (service && !s.abort.signal.aborted) {
+      process.stderr.write(`scopestream: replay finished; still serving ${service.server.url}; Ctrl-C to stop\n`);
+      await new Promise((resolve) => s.abort.signal.addEventListener('abort', resolve, { once: true }));
+    }
     return 0;
   } finally {
     await service?.close('replay finished');

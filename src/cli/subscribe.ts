@@ -18,6 +18,8 @@ export interface SubscribeOptions {
   token: string | null;
   /** Exit once the server says the stream ended (a replay), instead of waiting for a restart. */
   untilEnd: boolean;
+  /** Start with everything the server still holds, not with the next message. */
+  fromStart: boolean;
 }
 
 export function parseSubscribeOptions(url: string | undefined, v: Record<string, unknown>): SubscribeOptions {
@@ -37,7 +39,7 @@ export function parseSubscribeOptions(url: string | undefined, v: Record<string,
     throw new InputError(`--topics ${String(v.topics)}: ${bad ?? '(none)'} is not a topic; expected a list of ${WS_TOPICS.filter((t) => t !== 'preview').join(', ')}`);
   }
   if (format === 'csv' && !topics.includes('objects')) throw new InputError('--format csv writes one row per object per frame: --topics must include objects');
-  return { url, topics, format, out: (v.out as string | undefined) ?? null, token: (v.token as string | undefined) ?? null, untilEnd: v['until-end'] === true };
+  return { url, topics, format, out: (v.out as string | undefined) ?? null, token: (v.token as string | undefined) ?? null, untilEnd: v['until-end'] === true, fromStart: v['from-start'] === true };
 }
 
 /** Writes objects messages as CSV rows: seq, t, id, then the feature columns of the first message. */
@@ -135,7 +137,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<number> {
               note(`the server restarted (new session): its topicSeq numbering starts afresh; what it published before this connection may be missing`);
               last.clear();
             }
-            const from = same && last.size > 0 ? Object.fromEntries([...last].map(([t, s]) => [t, s + 1])) : connectedOnce ? 0 : undefined;
+            const from = same && last.size > 0 ? Object.fromEntries([...last].map(([t, s]) => [t, s + 1])) : connectedOnce || o.fromStart ? 0 : undefined;
             session = m.session as string;
             connectedOnce = true;
             sock.send(JSON.stringify({ type: 'subscribe', topics, ...(from === undefined ? {} : { from }) }));

@@ -75,7 +75,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
   const unsubscribe = [
     hub.subscribeBytes((topic, json) => subscribers.publish(topic, json), SERVED),
     hub.subscribe((_t, m: Message) => subscribers.setMeta(m), ['meta']),
-    hub.subscribe((_t, m: Message) => subscribers.broadcast(m), ['end']),
+    hub.subscribe((_t, m: Message) => subscribers.end(m), ['end']),
   ];
   const statsTimer = setInterval(
     () => hub.publish('stats', stats.build({ subscribers: subscribers.count, bytesSent: subscribers.bytesSent, source: health() })),

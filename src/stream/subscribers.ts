@@ -38,6 +38,8 @@ class Client {
   /** Messages dropped in a row (any topic) since the last one sent. */
   streak = 0;
   closed = false;
+  /** The stream's `end` was sent (after everything the client asked for). */
+  endSent = false;
   constructor(readonly socket: ClientSocket) {}
 }
 
@@ -52,6 +54,7 @@ export class Subscribers {
   private readonly logs = new Map<WsTopic, TopicLog>();
   private readonly clients = new Set<Client>();
   private meta: Message | null = null;
+  private ended: Message | null = null;
   private control: Control | null = null;
   private previewSeq = 0;
   private previewKinds = '';
@@ -107,9 +110,20 @@ export class Subscribers {
     }
   }
 
-  /** Sent to everyone, whatever they subscribed to (the end of a replay, a shutdown notice). */
-  broadcast(msg: Message): void {
-    for (const c of this.clients) this.sendJson(c, msg);
+  /**
+   * The stream's `end`: sent to every client once it has everything it
+   * subscribed to (a client still catching up from the rings gets it after
+   * them), and to clients that subscribe later.
+   */
+  end(msg: Message): void {
+    this.ended = msg;
+    for (const c of this.clients) this.sendEndIfDone(c);
+  }
+
+  private sendEndIfDone(c: Client): void {
+    if (this.ended === null || c.endSent || c.cursors.size > 0 || c.topics.size === 0) return;
+    c.endSent = true;
+    this.sendJson(c, this.ended);
   }
 
   /** Which preview kinds someone is subscribed to (the worker encodes only those). */
@@ -262,6 +276,7 @@ export class Subscribers {
           waiting = true;
         }
       }
+      this.sendEndIfDone(c);
     }
     if (waiting && !this.pumpScheduled) {
       this.pumpScheduled = true;
