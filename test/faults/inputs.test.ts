@@ -317,6 +317,30 @@ describe('degenerate frames and a jump beyond maxShift', () => {
     return { test, control: good, bad };
   }
 
+  /**
+   * Pearson's r of a constant block is undefined, so a constant frame's local
+   * correlation must be null. LocalCorrelation.compute (src/kernels/
+   * localCorrelation.ts) centres the frame on the template's block means and
+   * takes vf = Σf² − (Σf)²/k, which for a constant non-zero frame is a
+   * cancellation leaving rounding residue > 0: r then comes out as a made-up
+   * number near 0 (an all-zero frame gives null, as it should). Seen: a
+   * constant-500 frame with {"median":0,"p10":0}. Remove `.fails` once a
+   * variance that is rounding residue (relative to Σf²) counts as none.
+   */
+  it.fails('a constant non-zero frame has local correlation null (undefined), not a number', async () => {
+    const sim = new SyntheticMicroscope({ width: W, height: H, seed: 22, objects: 15, jumpRate: 0, maxDrift: 2 });
+    const frames: TestImage[] = Array.from({ length: 12 }, () => ({ width: W, height: H, channels: 1, dtype: 'float32' as const, data: Float32Array.from(sim.nextFrame().data) }));
+    for (const v of [500, 1234.5, 65535]) frames.push({ width: W, height: H, channels: 1, dtype: 'float32', data: new Float32Array(W * H).fill(v) });
+    const tif = path.join(dir, 'constant-local.tif');
+    writeTiff(tif, frames);
+    const record = path.join(dir, 'constant-local.ndjson');
+    const r = await runCli(['replay', tif, '--record', record, '--template-frames', '10']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = readRecord(record).filter((l) => l.type === 'frame' && (l.seq as number) >= 12);
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(l.localCorrelation, `constant frame ${String(l.seq)}`).toEqual({ median: null, p10: null });
+  });
+
   const byType = (lines: RecordLine[], type: string): Map<number, RecordLine> =>
     new Map(lines.filter((l) => l.type === type).map((l) => [l.seq as number, l]));
 

@@ -128,6 +128,39 @@ describe('hostile clients against the running CLI', () => {
   });
 });
 
+describe('hostile clients against the running CLI: not fixed yet', () => {
+  /**
+   * Replies (error, pong, subscribed, ack) are written without looking at the
+   * client's buffer (Subscribers.sendJson → write, src/stream/subscribers.ts);
+   * only topic deliveries are checked against server.clientBufferBytes and
+   * server.clientMaxDropped. A client that sends small messages and never
+   * reads has every reply queued in the server: measured +260 MiB RSS for
+   * 500,000 40-byte messages, and the client is never closed. Remove `.fails`
+   * once such a client is closed (or no longer read from) past its limit.
+   */
+  it.fails('a client that sends requests but never reads the replies: closed past its buffer limit, server memory bounded', async () => {
+    const run = startCli(['run', '--source', 'synthetic:?width=64&height=64&fps=20&seed=37', '--port', '0'], { timeoutMs: 120_000 });
+    runs.push(run);
+    const base = await servingUrl(run);
+    const pid = run.child.pid as number;
+    const c = client(base.replace('http', 'ws') + '/ws');
+    await c.opened;
+    c.socket.pause();
+    const rss0 = rssOf(pid) as number;
+    const junk = `{"type":"${'x'.repeat(30)}"}`;
+    // 300,000 requests of 40 bytes (12 MB), each answered by a ~130-byte error line.
+    for (let round = 0; round < 6 && c.closeCode === null; round++) {
+      for (let i = 0; i < 50_000; i++) c.socket.send(junk);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const grown = (rssOf(pid) as number) - rss0;
+    expect(grown, `the server's RSS grew by ${(grown / 2 ** 20).toFixed(0)} MiB`).toBeLessThan(64 * 2 ** 20);
+    c.socket.resume();
+    await until(() => c.closeCode !== null, 'the server to close the client that does not read', 60_000);
+    expect(c.closeCode).toBe(1008);
+  });
+});
+
 describe('misbehaving clients against a served pipeline', () => {
   it('malformed, unknown and ill-typed messages: one short error line each, the connection stays open', async () => {
     served = await startServed('synthetic:?width=64&height=64&fps=30&seed=32', (c) => (c.objects.mode = 'none'));
