@@ -302,5 +302,7 @@ describe('misbehaving clients against a served pipeline', () => {
     late.send({ type: 'subscribe', topics: ['frame'] });
     await until(() => late.topic('frame').length >= 5, 'a new client to be served');
     expect(subs.count).toBe(2);
+    await Promise.all([steady.close(), late.close()]);
+    await until(() => subs.count === 0, 'the subscriber count to return to 0');
   });
 });
