@@ -176,6 +176,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`scopestream: ${e.message}\n`);
       return 2;
     }
-    throw e;
+    // Anything else (a worker that keeps failing, a bug): one line too; the stack with SCOPESTREAM_DEBUG=1.
+    const err = e instanceof Error ? e : new Error(String(e));
+    process.stderr.write(`scopestream: ${err.message}\n`);
+    if (process.env.SCOPESTREAM_DEBUG) process.stderr.write(`${err.stack ?? ''}\n`);
+    return 1;
   }
 }

@@ -80,6 +80,9 @@ export class LiveQueue {
           if (wait < -period) next = performance.now();
           else if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
+        // A source slower than its own rate never waits on the timer above, and one that makes frames
+        // synchronously (the simulator) would then starve sockets and the pipeline.
+        if (period > 0 && performance.now() > next) await new Promise((r) => setImmediate(r));
         if (this.stopped) break;
       }
     } catch (e) {

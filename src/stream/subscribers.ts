@@ -163,17 +163,21 @@ export class Subscribers {
       if (d) d.count++;
       else c.drops.set(topic, { count: 1, fromSeq: entry.seq });
       this.messagesDropped++;
-      if (++c.streak > this.opts.clientMaxDropped) {
-        c.closed = true;
-        this.clients.delete(c);
-        c.socket.close(1008, `too slow: ${c.streak} messages dropped`);
-        this.updatePreviewKinds();
-      }
+      if (++c.streak > this.opts.clientMaxDropped) this.disconnect(c);
       return;
     }
     this.sendDropNotices(c);
     this.write(c, entry.bytes, false);
     c.streak = 0;
+  }
+
+  /** The hard limit: a client that keeps falling behind is closed. */
+  private disconnect(c: Client): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.clients.delete(c);
+    c.socket.close(1008, `too slow: ${c.streak} messages dropped`);
+    this.updatePreviewKinds();
   }
 
   private sendDropNotices(c: Client): void {
@@ -197,6 +201,13 @@ export class Subscribers {
   }
 
   private onMessage(c: Client, text: string): void {
+    // A client that sends but does not read its replies: its requests are not answered (nor carried
+    // out) past its buffer limit, and count towards the hard limit like dropped messages.
+    if (c.socket.buffered > this.opts.clientBufferBytes) {
+      this.messagesDropped++;
+      if (++c.streak > this.opts.clientMaxDropped) this.disconnect(c);
+      return;
+    }
     const p = parseClientMessage(text);
     if (!p.ok) return this.error(c, p.error);
     const msg = p.message;
