@@ -181,7 +181,9 @@ export class LocalCorrelation {
       const cov = sft[b] - (sf[b] * st[b]) / k;
       const vf = sff[b] - (sf[b] * sf[b]) / k;
       const vt = stt[b] - (st[b] * st[b]) / k;
-      const r = k >= 2 && vf > 0 && vt > 0 ? cov / Math.sqrt(vf * vt) : NaN;
+      // A constant block leaves Σf² − (Σf)²/k as rounding residue, not 0: a variance below 1e-12 of
+      // Σf² is none (Pearson's r undefined), where any real texture is many orders above it.
+      const r = k >= 2 && vf > 1e-12 * sff[b] && vt > 1e-12 * stt[b] ? cov / Math.sqrt(vf * vt) : NaN;
       this.map[b] = r;
       if (r === r) this.sorted[m++] = r;
     }
