@@ -67,7 +67,9 @@ function client(i: number, socket: Socket, rest: Buffer): void {
   let opcode = 0;
 
   const onMessage = (start: Buffer): void => {
-    // Text messages only: previews (binary), pings, pongs and the close frame are not counted.
+    // The server's heartbeat: a client that does not answer pings is cut after 30–60 s.
+    if (opcode === 9) return sendFrame(socket, 0x8a, Buffer.from(start));
+    // Text messages only: previews (binary), pongs and the close frame are not counted.
     if (opcode !== 1 || start.length === 0) return;
     const ts = topicAndSeq(start);
     if (ts) {
@@ -89,7 +91,7 @@ function client(i: number, socket: Socket, rest: Buffer): void {
     } catch {
       return; // not JSON text: not ours to count
     }
-    if (m.type === 'hello') send(socket, JSON.stringify({ type: 'subscribe', topics, from: 0 }));
+    if (m.type === 'hello') sendFrame(socket, 0x81, Buffer.from(JSON.stringify({ type: 'subscribe', topics, from: 0 })));
     else if (m.type === 'dropped' && m.topic) byTopic.get(m.topic)!.dropped += m.count ?? 0;
   };
 
@@ -148,14 +150,19 @@ function client(i: number, socket: Socket, rest: Buffer): void {
   socket.on('data', feed);
   if (rest.length > 0) feed(rest);
   socket.on('error', (e) => process.stderr.write(`client ${i}: ${e.message}\n`));
+  // A fleet whose connections are all gone reports what it has rather than exit silently.
+  socket.on('close', () => {
+    if (++closedCount === n) report();
+  });
 }
 
-/** A masked text frame (clients must mask, RFC 6455 §5.3). */
-function send(socket: Socket, text: string): void {
-  const payload = Buffer.from(text);
+let closedCount = 0;
+
+/** A masked frame (clients must mask, RFC 6455 §5.3): first byte FIN + opcode (0x81 text, 0x8a pong). */
+function sendFrame(socket: Socket, first: number, payload: Buffer): void {
   const mask = randomBytes(4);
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
+  const head = len < 126 ? Buffer.from([first, 0x80 | len]) : Buffer.from([first, 0x80 | 126, len >> 8, len & 0xff]);
   for (let k = 0; k < len; k++) payload[k] ^= mask[k & 3];
   socket.write(Buffer.concat([head, mask, payload]));
 }

@@ -39,9 +39,14 @@ export async function openSession(uri: string, config: Config): Promise<Session>
   let started = false;
   hub.subscribe(() => (started = true), ['meta']);
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Kept for the whole session (not `once`): a second Ctrl-C during a long drain must not kill the
+  // process before the record's end line is written.
+  const onSignal = (): void => {
+    if (abort.signal.aborted) process.stderr.write('scopestream: stopping: draining and closing the record\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return {
     source,
     hub,

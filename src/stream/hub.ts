@@ -22,6 +22,8 @@ export type TextSubscriber = (topic: Topic, json: string) => void;
 
 interface Entry {
   topics: ReadonlySet<Topic> | null;
+  /** Whether this subscriber currently wants a topic it is subscribed to (default: always). */
+  interested?: (topic: Topic) => boolean;
   fn: Subscriber | null;
   bytes: BytesSubscriber | null;
   text: TextSubscriber | null;
@@ -35,9 +37,13 @@ export class Hub {
     return this.add({ topics: topics ? new Set(topics) : null, fn, bytes: null, text: null });
   }
 
-  /** Subscribes to some topics as JSON bytes (one line, no newline). */
-  subscribeBytes(bytes: BytesSubscriber, topics?: readonly Topic[]): () => void {
-    return this.add({ topics: topics ? new Set(topics) : null, fn: null, bytes, text: null });
+  /**
+   * Subscribes to some topics as JSON bytes (one line, no newline).
+   * `interested` lets a relay (the server) say when it has no reader for a
+   * topic, so that a producer can skip it (see `wants`).
+   */
+  subscribeBytes(bytes: BytesSubscriber, topics?: readonly Topic[], interested?: (topic: Topic) => boolean): () => void {
+    return this.add({ topics: topics ? new Set(topics) : null, fn: null, bytes, text: null, interested });
   }
 
   /** Subscribes to some topics as JSON text (one line, no newline). */
@@ -47,7 +53,7 @@ export class Hub {
 
   /** Whether anyone listens to `topic`: lets a producer skip building a message nobody reads. */
   wants(topic: Topic): boolean {
-    for (const s of this.subs) if (s.topics === null || s.topics.has(topic)) return true;
+    for (const s of this.subs) if ((s.topics === null || s.topics.has(topic)) && (s.interested?.(topic) ?? true)) return true;
     return false;
   }
 

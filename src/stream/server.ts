@@ -290,16 +290,26 @@ async function refuseUws(): Promise<never> {
   );
 }
 
-const framed = new WeakMap<Buffer, Buffer>();
+// Framed messages of the current tick: a message goes to all its subscribers in the tick it is
+// published. Not kept longer, or every message in the rings would be held twice.
+let framed = new Map<Buffer, Buffer>();
+let clearScheduled = false;
 
 /**
  * A message as one unmasked, final WebSocket frame (RFC 6455 §5.2): opcode 1
  * (text) or 2 (binary), then the payload length in 7, 7+16 or 7+64 bits.
- * Cached per payload, so a message sent to many clients is framed once.
+ * Cached for the tick, so a message sent to many clients is framed once.
  */
 export function framedOf(payload: Buffer, binary: boolean): Buffer {
   let f = framed.get(payload);
   if (f !== undefined) return f;
+  if (!clearScheduled) {
+    clearScheduled = true;
+    setImmediate(() => {
+      framed = new Map();
+      clearScheduled = false;
+    });
+  }
   const n = payload.length;
   const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
   f = Buffer.allocUnsafe(head + n);

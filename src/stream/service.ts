@@ -73,7 +73,8 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
   });
 
   const unsubscribe = [
-    hub.subscribeBytes((topic, json) => subscribers.publish(topic, json), SERVED),
+    // The local map is made (in the worker) only while a client watches it.
+    hub.subscribeBytes((topic, json) => subscribers.publish(topic, json), SERVED, (t) => t !== 'heatmap' || subscribers.watching('heatmap')),
     hub.subscribe((_t, m: Message) => subscribers.setMeta(m), ['meta']),
     hub.subscribe((_t, m: Message) => subscribers.end(m), ['end']),
   ];

@@ -126,6 +126,12 @@ export class Subscribers {
     this.sendJson(c, this.ended);
   }
 
+  /** Whether some client is subscribed to `topic`. */
+  watching(topic: WsTopic): boolean {
+    for (const c of this.clients) if (c.topics.has(topic)) return true;
+    return false;
+  }
+
   /** Which preview kinds someone is subscribed to (the worker encodes only those). */
   wantedPreviews(): PreviewKind[] {
     const kinds = new Set<PreviewKind>();

@@ -1,7 +1,7 @@
 /**
  * Overload (issue 6; docs/reliability.md): a live source at about twice what
- * the pipeline can process, for ~20 s (the 60 s and longer runs are the soak
- * benchmark's): every frame the source made is either processed or counted
+ * the pipeline can process, for 60 s (longer runs are the soak benchmark's):
+ * every frame the source made is either processed or counted
  * dropped (the end line: frames + dropped = what the source produced), the
  * process's memory stays under the bound documented in docs/reliability.md,
  * and /healthz, /metrics and the stats topic keep answering throughout.
@@ -96,11 +96,11 @@ function counter(text: string, name: string): number | null {
 }
 
 describe('overload: a live source at twice the pipeline capacity', () => {
-  it('1024² at 40 fps for 20 s: in = processed + dropped, RSS under the bound, /healthz, /metrics and stats answer throughout', async () => {
-    const N = 800;
+  it('1024² at 40 fps for 60 s: in = processed + dropped, RSS under the bound, /healthz, /metrics and stats answer throughout', async () => {
+    const N = 2400;
     const record = path.join(dir, 'overload.ndjson');
     const uri = `synthetic:?width=1024&height=1024&fps=40&frames=${N}&objects=600&seed=51`;
-    const run = startCli(['run', '--source', uri, '--record', record, '--port', '0', '--set', 'objects.quartilesEvery=1'], { timeoutMs: 180_000 });
+    const run = startCli(['run', '--source', uri, '--record', record, '--port', '0', '--set', 'objects.quartilesEvery=1'], { timeoutMs: 300_000 });
     runs.push(run);
     const base = await servingUrl(run);
     const pid = run.child.pid as number;
@@ -151,7 +151,7 @@ describe('overload: a live source at twice the pipeline capacity', () => {
     const stats = watcher.topic('stats');
     expect(stats.length, 'stats messages during the run').toBeGreaterThan(10);
     expect(stats.some((m) => (m.dropped as number) > 0)).toBe(true);
-  });
+  }, 300_000);
 
   /**
    * A source that cannot even keep its own pace (the simulator at 1024² renders
