@@ -137,7 +137,9 @@ export async function runSubscribe(o: SubscribeOptions): Promise<number> {
               note(`the server restarted (new session): its topicSeq numbering starts afresh; what it published before this connection may be missing`);
               last.clear();
             }
-            const from = same && last.size > 0 ? Object.fromEntries([...last].map(([t, s]) => [t, s + 1])) : connectedOnce || o.fromStart ? 0 : undefined;
+            // On a resume every topic asks from where it stopped, and a topic not seen yet from the
+            // start of the ring (its messages during the outage are as much missed as any other's).
+            const from = same && connectedOnce ? Object.fromEntries(topics.map((t) => [t, (last.get(t) ?? -1) + 1])) : connectedOnce || o.fromStart ? 0 : undefined;
             session = m.session as string;
             connectedOnce = true;
             sock.send(JSON.stringify({ type: 'subscribe', topics, ...(from === undefined ? {} : { from }) }));

@@ -178,16 +178,17 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
    */
   const replaceStage = async (): Promise<void> => {
     const why = failure as Error;
+    lost += pushed - returned;
+    pushed = 0;
+    returned = 0;
+    counters.dropped = (live?.dropped ?? 0) + lost;
     if (restarts >= MAX_RESTARTS) throw why;
     restarts++;
-    lost += pushed - returned;
     counters.workerRestarts++;
     await stage.close();
     failure = null;
     stage = await open();
     stage.setWants({ heatmap, preview });
-    pushed = 0;
-    returned = 0;
     opts.onWorkerRestart?.(why, lost);
   };
 
@@ -205,7 +206,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
 
   try {
     for await (const frame of framesOf(stamped(source.frames(), arrival), info, config, live)) {
-      counters.received++;
+      // Counted where frames arrive: a live source's frames dropped in its queue were received too.
+      counters.received = live ? live.received : counters.received + 1;
       if (live) {
         counters.dropped = live.dropped + lost;
         counters.queueDepth = live.depth;
@@ -233,6 +235,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     await stage.below(1).catch(() => undefined);
     // Frames held for the template are processed when possible; the end line says how far we got.
     await stage.flush().catch(() => undefined);
+    // Whatever a failed worker still held is counted as dropped, never silently lost.
+    if (failure !== null) lost += pushed - returned;
+    pushed = returned = 0;
     end(e instanceof Error ? e.message : String(e));
     throw e;
   } finally {

@@ -268,10 +268,9 @@ export class FrameProcessor {
    */
   push(frame: Frame, out: (o: Output) => void): void {
     this.out = out;
-    try {
-      this.mc.push(frame, this.emit);
-    } catch (e) {
-      if (!(e instanceof RangeError)) throw e;
+    const problem = this.misfit(frame);
+    if (problem === null) this.mc.push(frame, this.emit);
+    else {
       out({
         kind: 'msg',
         topic: 'frame',
@@ -282,10 +281,22 @@ export class FrameProcessor {
           shift: { dy: null, dx: null, peak: null, quality: null },
           ok: false,
           latencyMs: null,
-          error: e.message,
+          error: problem,
         },
       });
     }
+  }
+
+  /** Why a frame does not fit the stream (its size, channels or pixel count), or null. */
+  private misfit(f: Frame): string | null {
+    const i = this.info;
+    if (f.width !== i.width || f.height !== i.height || f.channels !== i.channels) {
+      return `frame ${f.seq} is ${f.width}×${f.height}×${f.channels}, expected ${i.width}×${i.height}×${i.channels}`;
+    }
+    if (f.data.length !== i.width * i.height * i.channels) {
+      return `frame ${f.seq} has ${f.data.length} values, expected ${i.width * i.height * i.channels}`;
+    }
+    return null;
   }
 
   /** End of stream: frames still held for the template are processed. */

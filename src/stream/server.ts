@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -91,7 +92,7 @@ export class StreamServer {
     return `http://${host}:${this.port}/`;
   }
 
-  /** Starts listening (again, after `stopListening`: same port when it was chosen by the OS). */
+  /** Starts listening (again after `stopListening`; pass the old port to keep it when it was chosen by the OS). */
   async listen(port = this.parts.options.port): Promise<void> {
     const o = this.parts.options;
     await new Promise<void>((resolve, reject) => {
@@ -137,7 +138,27 @@ export class StreamServer {
     const token = this.parts.options.token;
     if (token === null) return true;
     const auth = req.headers.authorization;
-    return url.searchParams.get('token') === token || auth === `Bearer ${token}`;
+    const given = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : null);
+    return given !== null && sameSecret(given, token);
+  }
+
+  /**
+   * Without a token the server is reachable only on loopback, but a page on
+   * another site could still reach it through a DNS name that resolves to
+   * 127.0.0.1 (DNS rebinding): then Origin and Host agree with each other,
+   * not with us. Requests must name loopback or the configured host.
+   */
+  private knownHost(req: IncomingMessage): boolean {
+    if (this.parts.options.token !== null) return true;
+    const host = req.headers.host;
+    if (host === undefined) return true;
+    let name: string;
+    try {
+      name = new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '');
+    } catch {
+      return false;
+    }
+    return LOOPBACK.test(name) || name === this.parts.options.host;
   }
 
   /** A browser's upgrade must come from a page of this server. */
@@ -152,11 +173,20 @@ export class StreamServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://x');
+    // Node removes its own error handler from an upgraded socket: a client that resets the connection
+    // before reading our refusal must not crash the process.
+    socket.on('error', () => socket.destroy());
     const refuse = (status: string, why: string): void => {
       socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(why)}\r\nConnection: close\r\n\r\n${why}`);
     };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      return refuse('400 Bad Request', 'malformed request target\n');
+    }
     if (url.pathname !== '/ws') return refuse('404 Not Found', 'WebSocket endpoint is /ws\n');
+    if (!this.knownHost(req)) return refuse('403 Forbidden', 'unknown host\n');
     if (!this.authorized(req, url)) return refuse('401 Unauthorized', 'token required\n');
     if (!this.sameOrigin(req)) return refuse('403 Forbidden', 'foreign origin\n');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket));
@@ -232,6 +262,7 @@ export class StreamServer {
         return sendJson(res, ok ? 200 : 503, { ok });
       }
       const guarded = path === '/metrics' || path === '/ws' || path.startsWith('/api/');
+      if (guarded && !this.knownHost(req)) return send(res, 403, 'text/plain', 'unknown host\n');
       if (guarded && !this.authorized(req, url)) return send(res, 401, 'text/plain', 'token required\n', { 'WWW-Authenticate': 'Bearer' });
       switch (path) {
         case '/metrics':
@@ -325,6 +356,13 @@ export function framedOf(payload: Buffer, binary: boolean): Buffer {
   payload.copy(f, head);
   framed.set(payload, f);
   return f;
+}
+
+/** Token comparison in constant time (no timing hint of how much of a guess was right). */
+function sameSecret(given: string, token: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {

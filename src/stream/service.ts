@@ -76,7 +76,11 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
     // The local map is made (in the worker) only while a client watches it.
     hub.subscribeBytes((topic, json) => subscribers.publish(topic, json), SERVED, (t) => t !== 'heatmap' || subscribers.watching('heatmap')),
     hub.subscribe((_t, m: Message) => subscribers.setMeta(m), ['meta']),
-    hub.subscribe((_t, m: Message) => subscribers.end(m), ['end']),
+    hub.subscribe((_t, m: Message) => {
+      // Nothing follows `end` on the wire: the stats stop with the stream.
+      clearInterval(statsTimer);
+      subscribers.end(m);
+    }, ['end']),
   ];
   const statsTimer = setInterval(
     () => hub.publish('stats', stats.build({ subscribers: subscribers.count, bytesSent: subscribers.bytesSent, source: health() })),

@@ -122,6 +122,8 @@ export class Subscribers {
 
   private sendEndIfDone(c: Client): void {
     if (this.ended === null || c.endSent || c.cursors.size > 0 || c.topics.size === 0) return;
+    // What it lost at the very end is said before `end`: nothing follows that would show a jump.
+    this.sendDropNotices(c);
     c.endSent = true;
     this.sendJson(c, this.ended);
   }
@@ -161,6 +163,7 @@ export class Subscribers {
       c.socket.close(code, reason);
     }
     this.clients.clear();
+    this.updatePreviewKinds();
   }
 
   private deliver(c: Client, topic: WsTopic, entry: LogEntry): void {
@@ -272,10 +275,17 @@ export class Subscribers {
     this.pumpScheduled = false;
     let waiting = false;
     for (const c of this.clients) {
+      if (c.cursors.size === 0) {
+        this.sendEndIfDone(c);
+        continue;
+      }
+      // What this pass may write: the socket's buffer only shows earlier ticks' bytes, not this one's.
+      let budget = this.opts.clientBufferBytes - c.socket.buffered;
+      this.sendDropNotices(c);
       for (const [t, cursor] of c.cursors) {
         const log = this.logs.get(t)!;
         let seq = cursor;
-        while (c.socket.buffered <= this.opts.clientBufferBytes) {
+        while (budget > 0) {
           if (seq >= log.next) break;
           const e = log.get(seq);
           if (e === undefined) {
@@ -285,6 +295,7 @@ export class Subscribers {
             continue;
           }
           this.write(c, e.bytes, false);
+          budget -= e.bytes.length;
           seq++;
         }
         if (seq >= log.next) c.cursors.delete(t);
