@@ -115,6 +115,8 @@ export class StreamServer {
   /** Closes the listener and every connection with a close reason; the rings stay (clients resume). */
   async stopListening(reason = 'server restarting'): Promise<void> {
     this.parts.subscribers.closeAll(1012, reason);
+    // The close frames sit in the sockets' cork until the end of the tick: let them leave first.
+    await new Promise((r) => setImmediate(r));
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve());
       for (const s of this.sockets) s.destroy();
