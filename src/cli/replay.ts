@@ -19,11 +19,11 @@ export async function runReplay(path: string, config: Config, serve: boolean): P
   const t0 = performance.now();
   try {
     if (serve) {
-      service = await startService(config, s.hub, counters, s.source);
+      service = await startService(config, s.hub, counters, s.source, s.recorder);
       process.stderr.write(`scopestream: serving ${service.server.url}\n`);
     }
     const r = await namingInput(path, () =>
-      runPipeline({ config: { ...config, source: path }, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, onWorkerRestart, ...service?.hooks }),
+      runPipeline({ config: { ...config, source: path }, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, onWorkerRestart, waitForOutputs: s.waitForOutputs, ...service?.hooks }),
     ).catch((e: unknown) => {
       service?.ended(e instanceof Error ? e.message : String(e));
       throw e;

@@ -17,7 +17,7 @@ export async function runLive(config: Config): Promise<number> {
   let service: Service | null = null;
   try {
     if (config.server.enabled) {
-      service = await startService(config, s.hub, counters, s.source);
+      service = await startService(config, s.hub, counters, s.source, s.recorder);
       process.stderr.write(`scopestream: serving ${service.server.url}\n`);
     }
     const status = new StatusLine(counters, process.stderr, config.live.statusInterval * 1000);
@@ -26,7 +26,7 @@ export async function runLive(config: Config): Promise<number> {
     process.stderr.write(`scopestream: ${config.source}; Ctrl-C to stop\n`);
     try {
       await namingInput(config.source, () =>
-        runPipeline({ config, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, onWorkerRestart, ...service?.hooks }),
+        runPipeline({ config, source: s.source, hub: s.hub, backend: config.registration.backend, signal: s.abort.signal, counters, onWorkerRestart, waitForOutputs: s.waitForOutputs, ...service?.hooks }),
       );
       service?.ended();
       return 0;

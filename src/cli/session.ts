@@ -17,6 +17,8 @@ export interface Session {
   source: FrameSource;
   hub: Hub;
   recorder: Recorder | null;
+  /** The pipeline's `waitForOutputs`: the record's disk. */
+  waitForOutputs: (() => Promise<void> | null) | undefined;
   abort: AbortController;
   close(): Promise<void>;
 }
@@ -27,7 +29,11 @@ export async function openSession(uri: string, config: Config): Promise<Session>
   try {
     await namingInput(uri, () => source.open());
     if (config.record.file) {
-      recorder = new Recorder(config.record.file, config.record);
+      recorder = new Recorder(config.record.file, {
+        ...config.record,
+        // Said the moment it happens: the run goes on (served, unrecorded) and ends with the same line.
+        onFailure: (e) => process.stderr.write(`scopestream: ${e.message}; the run goes on without recording\n`),
+      });
       await recorder.ready();
     }
   } catch (e) {
@@ -51,6 +57,7 @@ export async function openSession(uri: string, config: Config): Promise<Session>
     source,
     hub,
     recorder,
+    waitForOutputs: recorder ? () => (recorder as Recorder).wait() : undefined,
     abort,
     async close() {
       process.off('SIGINT', onSignal);

@@ -39,10 +39,10 @@ export async function runSoak(minutesArg: string | undefined): Promise<number> {
     const source = openSource(uri, config);
     await source.open();
     const recordPath = join(dir, 'soak.ndjson');
-    const recorder = new Recorder(recordPath);
+    const recorder = new Recorder(recordPath, config.record);
     await recorder.ready();
     hub.subscribeText(recorder.write, RECORDED_TOPICS);
-    const service = await startService(config, hub, counters, source);
+    const service = await startService(config, hub, counters, source, recorder);
     const fleet = startFleet(`ws://127.0.0.1:${service.server.port}/ws`, SUBSCRIBERS, ['frame', 'objects'], Number.MAX_SAFE_INTEGER, false);
     await fleet.ready;
     const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -66,11 +66,12 @@ export async function runSoak(minutesArg: string | undefined): Promise<number> {
         dropped: counters.dropped,
         messages_dropped: service.subscribers.messagesDropped,
         record_mb: Math.round(statSync(recordPath).size / 2 ** 20),
+        record_waits: recorder.status().waits,
       };
       loop.reset();
       process.stdout.write(JSON.stringify(line) + '\n');
     }, 60_000);
-    const summary = await runPipeline({ config, source, hub, backend: 'auto', counters, ...service.hooks });
+    const summary = await runPipeline({ config, source, hub, backend: 'auto', counters, waitForOutputs: () => recorder.wait(), ...service.hooks });
     clearInterval(timer);
     // The subscribers get the last messages, then report.
     await new Promise((r) => setTimeout(r, 2000));

@@ -67,6 +67,7 @@ export const OPTIONS = {
   'server.previewMaxSize': { kind: { type: 'number', min: 16, max: 4096, integer: true }, default: 512 },
   'record.rotateBytes': { kind: { type: 'number', min: 0, integer: true }, default: 0 },
   'record.rotateSeconds': { kind: { type: 'number', min: 0 }, default: 0 },
+  'record.maxBacklogBytes': { kind: { type: 'number', min: 65536, integer: true }, default: 64 * 2 ** 20 },
   'ffmpeg.path': { kind: { type: 'string', nullable: true }, default: null },
   'ffmpeg.probePath': { kind: { type: 'string', nullable: true }, default: null },
   'ffmpeg.inputFormat': { kind: { type: 'string', nullable: true }, default: null },
@@ -142,7 +143,7 @@ export interface Config {
   template: { frames: number; update: 'none' | 'ema'; rate: number; updateEvery: number; recentreEvery: number };
   input: { channels: number; channel2: string | null };
   replay: { speed: Speed };
-  record: { file: string | null; rotateBytes: number; rotateSeconds: number };
+  record: { file: string | null; rotateBytes: number; rotateSeconds: number; maxBacklogBytes: number };
   live: { queue: number; statusInterval: number };
   pipeline: { workers: 'auto' | number };
   server: {

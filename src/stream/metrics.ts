@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SourceHealth } from '../ingest/frame.js';
 import type { PipelineCounters } from './pipeline.js';
+import type { RecorderStatus } from './recorder.js';
 import type { StageTimes } from './processor.js';
 
 /**
@@ -14,6 +15,8 @@ export interface MetricsSources {
   bytesSent: () => number;
   messagesDropped: () => number;
   source: () => SourceHealth | null;
+  /** The record, when there is one. */
+  record?: () => RecorderStatus | null;
 }
 
 const LATENCY_BUCKETS = [0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 1000];
@@ -46,6 +49,24 @@ export class Metrics {
     mirror('scopestream_ws_bytes_sent_total', 'Bytes sent to WebSocket subscribers.', src.bytesSent);
     mirror('scopestream_ws_messages_dropped_total', 'Messages not sent to subscribers that fell behind.', src.messagesDropped);
     mirror('scopestream_source_reconnects_total', 'Reconnections of a live source.', () => src.source()?.reconnects ?? 0);
+    mirror('scopestream_record_bytes_written_total', 'Bytes of the record the disk has taken.', () => src.record?.()?.bytesWritten ?? 0);
+    mirror('scopestream_record_waits_total', 'Times the pipeline waited for the record to reach the disk.', () => src.record?.()?.waits ?? 0);
+    new Gauge({
+      name: 'scopestream_record_backlog_bytes',
+      help: 'Bytes of record lines waiting for the disk.',
+      registers,
+      collect() {
+        this.set(src.record?.()?.backlogBytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'scopestream_record_failed',
+      help: '1 once the record could not be written (see /api/status).',
+      registers,
+      collect() {
+        this.set(src.record?.()?.error ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'scopestream_queue_depth',
       help: 'Frames waiting in the live queue.',

@@ -33,6 +33,12 @@ export interface PipelineOptions {
   onWorkerRestart?: (error: Error, lost: number) => void;
   /** The label image of each new segmentation. */
   onLabels?: (labels: { seq: number; width: number; height: number; rle: number[] }) => void;
+  /**
+   * An output that cannot keep up (the record's disk): a promise to await
+   * before the next frame is taken, or null. A live source's queue fills and
+   * drops (counted) meanwhile; a replay is not read on.
+   */
+  waitForOutputs?: () => Promise<void> | null;
 }
 
 /** What the outputs may change while the pipeline runs. */
@@ -221,6 +227,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
       // A live queue keeps filling (and dropping) while we wait; a replayed source is simply not read.
       await stage.below(IN_FLIGHT);
       if (failure) await replaceStage();
+      const outputs = opts.waitForOutputs?.();
+      if (outputs) await outputs;
       counters.backlog = stage.inFlight;
       // Replay stops at once; a live queue was stopped by the abort and drains what it holds.
       if (signal?.aborted && live === null) break;

@@ -13,6 +13,29 @@ export interface RecorderOptions {
   rotateSeconds?: number;
   /** The clock, in ms (injected by tests; default performance.now). */
   now?: () => number;
+  /**
+   * Bytes of lines not yet on disk (batched, or in the file stream's buffer) past which `wait()`
+   * holds the pipeline until the disk has caught up to half of it (default 64 MiB).
+   */
+  maxBacklogBytes?: number;
+  /** Called once, as soon as the record cannot be written any more (the run goes on unrecorded). */
+  onFailure?: (error: InputError) => void;
+}
+
+/** What `/api/status` and `/metrics` say of the record. */
+export interface RecorderStatus {
+  path: string;
+  parts: number;
+  /** Bytes the disk has taken. */
+  bytesWritten: number;
+  /** Bytes of lines waiting for the disk. */
+  backlogBytes: number;
+  peakBacklogBytes: number;
+  /** Times the pipeline waited for the disk, and for how long in all. */
+  waits: number;
+  waitedMs: number;
+  /** Why the record could not be written (null while it can). */
+  error: string | null;
 }
 
 interface Part {
@@ -30,8 +53,21 @@ interface Part {
 /**
  * Writes the NDJSON record (DESIGN.md, record format version 1). Lines are
  * appended to an in-memory batch and handed to the file stream once per tick,
- * so the pipeline never waits on the disk. `close()` flushes and resolves once
- * everything is on disk; a record without its `end` line was cut short.
+ * so the pipeline does not wait on the disk for every line. `close()` flushes
+ * and resolves once everything is on disk; a record without its `end` line was
+ * cut short.
+ *
+ * A disk slower than the pipeline (a network share, a USB disk, a full page
+ * cache) would make the lines waiting for it grow without bound. Past
+ * `maxBacklogBytes` of them, `wait()` gives the pipeline a promise to await
+ * before it takes the next frame: a replay is then not read on, a live source's
+ * frames wait in its queue and the oldest are dropped and counted. So every
+ * frame that is processed is recorded, and memory stays bounded.
+ *
+ * A record that cannot be written (disk full, a removed drive) is said at once
+ * through `onFailure`, with the last frame known to be on disk; the lines
+ * after it are discarded (the run goes on, served but unrecorded) and `close()`
+ * throws the same error.
  *
  * Rotation (`record.rotateBytes`, `record.rotateSeconds`, docs/reliability.md):
  * the first part is FILE itself, the next ones FILE.1, FILE.2 … beside it.
@@ -58,7 +94,21 @@ export class Recorder {
   private batch: string[] = [];
   private scheduled = false;
   private failure: { error: Error; path: string } | null = null;
+  private readonly onFailure: ((error: InputError) => void) | undefined;
+  /** ready() resolved: a failure from now on is one the run goes on through (before, ready() rejects). */
+  private opened = false;
   private closed = false;
+  private readonly maxBacklog: number;
+  /** Bytes in `batch`, and bytes handed to a file stream whose write has not completed. */
+  private batchBytes = 0;
+  private pendingBytes = 0;
+  private peakBacklog = 0;
+  private bytesWritten = 0;
+  private waiters: (() => void)[] = [];
+  private waits = 0;
+  private waitedMs = 0;
+  /** The seq of the last frame line whose write completed (−1: none). */
+  private durableSeq = -1;
   private meta: string | null = null;
   private segmentation: string | null = null;
   private lastSeq = -1;
@@ -71,6 +121,8 @@ export class Recorder {
     this.rotateBytes = opts.rotateBytes ?? 0;
     this.rotateMs = (opts.rotateSeconds ?? 0) * 1000;
     this.now = opts.now ?? (() => performance.now());
+    this.maxBacklog = opts.maxBacklogBytes ?? 64 * 2 ** 20;
+    this.onFailure = opts.onFailure;
     this.part = this.openPart(path);
   }
 
@@ -79,8 +131,12 @@ export class Recorder {
     const out = this.part.out;
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.asInputError(this.failure));
-      if (out.pending === false) return resolve();
-      out.once('ready', () => resolve());
+      const opened = (): void => {
+        this.opened = true;
+        resolve();
+      };
+      if (out.pending === false) return opened();
+      out.once('ready', opened);
       out.once('error', (e) => reject(this.asInputError({ error: e, path: this.part.path })));
     });
   }
@@ -112,9 +168,57 @@ export class Recorder {
     this.add(json);
   };
 
+  /** Lines waiting for the disk, in bytes. */
+  get backlogBytes(): number {
+    return this.batchBytes + this.pendingBytes;
+  }
+
+  /**
+   * null while the disk keeps up; past `maxBacklogBytes` waiting, a promise
+   * that resolves once half of it is on disk (or the record has failed, or is
+   * closed). The pipeline awaits it before taking the next frame.
+   */
+  wait(): Promise<void> | null {
+    if (this.failure || this.closed || this.backlogBytes < this.maxBacklog) return null;
+    this.waits++;
+    const t0 = this.now();
+    // Hand the batch to the disk now rather than at the next tick: the pipeline is about to idle.
+    this.drain();
+    return new Promise<void>((resolve) =>
+      this.waiters.push(() => {
+        this.waitedMs += this.now() - t0;
+        resolve();
+      }),
+    );
+  }
+
+  status(): RecorderStatus {
+    return {
+      path: this.path,
+      parts: this.parts.length,
+      bytesWritten: this.bytesWritten,
+      backlogBytes: this.backlogBytes,
+      peakBacklogBytes: this.peakBacklog,
+      waits: this.waits,
+      waitedMs: Math.round(this.waitedMs),
+      error: this.failure ? this.asInputError(this.failure).message : null,
+    };
+  }
+
+  private release(): void {
+    if (this.waiters.length === 0) return;
+    if (!this.failure && !this.closed && this.backlogBytes > this.maxBacklog / 2) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
   private add(json: string): void {
+    if (this.failure) return;
+    const bytes = Buffer.byteLength(json) + 1;
     this.batch.push(json);
-    this.part.bytes += Buffer.byteLength(json) + 1;
+    this.batchBytes += bytes;
+    this.part.bytes += bytes;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.drain);
@@ -161,25 +265,48 @@ export class Recorder {
 
   private openPart(path: string): Part {
     const out = createWriteStream(path, { flags: 'w' });
-    out.on('error', (e) => {
-      this.failure ??= { error: e, path };
-    });
+    out.on('error', (e) => this.fail(e, path));
     this.parts.push(path);
     return { path, out, bytes: 0, frames: 0, dropped: 0, opened: this.now() };
   }
 
   private drain = (): void => {
     this.scheduled = false;
-    if (this.batch.length === 0) return;
+    if (this.batch.length === 0 || this.failure) return;
     const text = this.batch.join('\n') + '\n';
+    const bytes = this.batchBytes;
+    const seq = this.lastSeq;
     this.batch = [];
-    this.part.out.write(text);
+    this.batchBytes = 0;
+    this.pendingBytes += bytes;
+    this.peakBacklog = Math.max(this.peakBacklog, this.pendingBytes);
+    this.part.out.write(text, (e) => {
+      if (this.failure) return;
+      this.pendingBytes -= bytes;
+      if (e) return; // the stream's 'error' event follows
+      this.bytesWritten += bytes;
+      this.durableSeq = seq;
+      this.release();
+    });
   };
+
+  /** The first failure of any part: said once, the lines not yet written discarded, the pipeline released. */
+  private fail(error: Error, path: string): void {
+    if (this.failure) return;
+    this.failure = { error, path };
+    this.batch = [];
+    this.batchBytes = 0;
+    this.pendingBytes = 0;
+    const said = this.asInputError(this.failure);
+    this.release();
+    if (this.opened) this.onFailure?.(said);
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.drain();
     this.closed = true;
+    this.release();
     this.ending.push(endStream(this.part.out));
     await Promise.all(this.ending);
     if (this.failure) throw this.asInputError(this.failure);
@@ -187,7 +314,8 @@ export class Recorder {
 
   private asInputError(f: { error: Error; path: string }): InputError {
     const code = (f.error as NodeJS.ErrnoException).code;
-    return new InputError(`record file ${f.path}: cannot be written (${code ?? f.error.message})`);
+    const kept = this.durableSeq < 0 ? '' : `; the record holds the frames up to seq ${this.durableSeq}`;
+    return new InputError(`record file ${f.path}: cannot be written (${code ?? f.error.message})${kept}`);
   }
 }
 

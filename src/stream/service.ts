@@ -2,6 +2,7 @@ import { type Config, redactConfig } from '../config/schema.js';
 import { type FrameSource, reportsHealth, type SourceHealth, type SourceInfo } from '../ingest/frame.js';
 import type { Hub, Message, Topic } from './hub.js';
 import { Metrics } from './metrics.js';
+import type { Recorder } from './recorder.js';
 import type { PipelineControl, PipelineCounters, PipelineOptions } from './pipeline.js';
 import { StreamServer } from './server.js';
 import { StatsBuilder, TimingWindow } from './stats.js';
@@ -24,7 +25,7 @@ export interface Service {
 
 const SERVED: readonly Topic[] = ['frame', 'objects', 'segmentation', 'stats', 'heatmap', 'event'];
 
-export async function startService(config: Config, hub: Hub, counters: PipelineCounters, source: FrameSource): Promise<Service> {
+export async function startService(config: Config, hub: Hub, counters: PipelineCounters, source: FrameSource, recorder: Recorder | null = null): Promise<Service> {
   const o = config.server;
   const subscribers = new Subscribers(o);
   const timing = new TimingWindow(o.latencyWindow);
@@ -36,6 +37,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
     bytesSent: () => subscribers.bytesSent,
     messagesDropped: () => subscribers.messagesDropped,
     source: health,
+    record: () => recorder?.status() ?? null,
   });
   let info: SourceInfo | null = null;
   let control: PipelineControl | null = null;
@@ -66,6 +68,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
         subscribers: subscribers.count,
         bytesSent: subscribers.bytesSent,
         sourceHealth: health(),
+        record: recorder?.status() ?? null,
         session: subscribers.session,
         error: failed,
       }),

@@ -266,7 +266,8 @@ describe('Recorder', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toBe(`record file ${file}.1: cannot be written (EISDIR)`);
+    // Whether part 0's write has completed when part 1's open fails is up to the disk.
+    expect([`record file ${file}.1: cannot be written (EISDIR)`, `record file ${file}.1: cannot be written (EISDIR); the record holds the frames up to seq 0`]).toContain((err as Error).message);
     const first = expectValidRecord(readRecord(file));
     expect(first.end).toEqual({ type: 'end', frames: 1, dropped: 0, next: path.basename(`${file}.1`) });
   });
