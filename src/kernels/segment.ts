@@ -9,6 +9,7 @@
  */
 import { gaussianKernel } from './gaussian.js';
 import { type Connectivity, Labeller } from './label.js';
+import { RunLabeller, type Runs, runsFromMask } from './runs.js';
 import { otsuThreshold, Sauvola } from './threshold.js';
 import { WasmBlur } from './wasmBlur.js';
 import type { WasmSource } from './wasmInstance.js';
@@ -170,6 +171,9 @@ export class Segmenter {
   private offs: Int32Array;
   private readonly mask: Uint8Array;
   private readonly labeller: Labeller;
+  private readonly runLabeller = new RunLabeller();
+  /** The last threshold() left the smoothed image, unmasked, in the WebAssembly instance. */
+  private wasmOtsu = false;
   private tmap: Float64Array | null = null;
   private sauvola: Sauvola | null = null;
   private kernel: Float64Array | null = null;
@@ -220,8 +224,58 @@ export class Segmenter {
     const n = W * H;
     if (image.length < n) throw new RangeError(`segment: image has ${image.length} pixels, expected ${W}×${H}`);
     if (out.length < n) throw new RangeError(`segment: out has ${out.length} pixels, expected ${W}×${H}`);
+    const threshold = this.threshold(image, opts, fillNonFinite);
+    let labelMask: Uint8Array = this.mask;
+    const wasm = this.wasmBlur;
+    if (this.wasmOtsu && wasm !== null) {
+      // The smoothed image is in the WebAssembly instance: mask it there.
+      wasm.maskAt(threshold);
+      labelMask = wasm.mask;
+    }
+    const connectivity = opts.connectivity ?? 1;
+    const minArea = opts.minArea ?? 0;
+    const maxArea = opts.maxArea ?? Infinity;
+    const excludeBorder = opts.excludeBorder ?? false;
+    if (minArea <= 1 && maxArea >= n && !excludeBorder) {
+      const count = this.labeller.label(labelMask, connectivity, out);
+      return { count, labels: out, threshold, rawCount: count };
+    }
+    // Area/border filters and consecutive renumbering (order preserved), in the labelling's passes.
+    const count = this.labeller.labelFiltered(labelMask, connectivity, out, minArea, maxArea, excludeBorder);
+    return { count, labels: out, threshold, rawCount: this.labeller.rawCount };
+  }
+
+  /**
+   * `segment`, with the objects as runs (`out`, labels 1…count; see
+   * src/kernels/runs.ts) instead of a label image: the same objects, numbered
+   * the same (`paintRuns` gives segment's label image). No pass over the
+   * pixels after the threshold but the one that finds the runs.
+   */
+  segmentRuns(image: ArrayLike<number>, opts: SegmentOptions, out: Runs, fillNonFinite = false): Omit<SegmentResult, 'labels'> {
+    if (out.width !== this.width || out.height !== this.height) {
+      throw new RangeError(`segmentRuns: runs are ${out.width}×${out.height}, expected ${this.width}×${this.height}`);
+    }
+    const threshold = this.threshold(image, opts, fillNonFinite);
+    const wasm = this.wasmBlur;
+    if (this.wasmOtsu && wasm !== null) wasm.runs(threshold, out);
+    else runsFromMask(this.mask, out);
+    const count = this.runLabeller.label(out, opts.connectivity ?? 1, opts.minArea ?? 0, opts.maxArea ?? Infinity, opts.excludeBorder ?? false);
+    return { count, threshold, rawCount: this.runLabeller.rawCount };
+  }
+
+  /**
+   * Smoothing and threshold, shared by segment and segmentRuns: returns Otsu's
+   * threshold (NaN for Sauvola). Sets wasmOtsu when the smoothed image is in the
+   * WebAssembly instance and not masked yet; else `mask` holds the foreground.
+   */
+  private threshold(image: ArrayLike<number>, opts: SegmentOptions, fillNonFinite: boolean): number {
+    const W = this.width;
+    const H = this.height;
+    const n = W * H;
+    if (image.length < n) throw new RangeError(`segment: image has ${image.length} pixels, expected ${W}×${H}`);
     const sigma = opts.sigma ?? 0;
     if (!(sigma >= 0)) throw new RangeError(`segment: sigma must be ≥ 0, got ${sigma}`);
+    this.wasmOtsu = false;
     let img: ArrayLike<number> = image;
     if (fillNonFinite && (sigma === 0 || this.wasmBlur === null)) {
       if (this.filled === null) this.filled = new Float64Array(n);
@@ -245,37 +299,26 @@ export class Segmenter {
       img = this.smooth;
     }
     const mask = this.mask;
-    let threshold = NaN;
     const method = opts.method ?? 'otsu';
-    let labelMask: Uint8Array = mask;
     if (method === 'otsu' && sigma > 0 && this.wasmBlur !== null) {
-      // The smoothed image is in the WebAssembly instance: threshold and mask it there.
-      threshold = this.wasmBlur.otsu(opts.nbins ?? 256);
-      labelMask = this.wasmBlur.mask;
-    } else if (method === 'otsu') {
-      threshold = otsuThreshold(img, opts.nbins ?? 256, n);
+      this.wasmOtsu = true;
+      return this.wasmBlur.otsuThreshold(opts.nbins ?? 256);
+    }
+    if (method === 'otsu') {
+      const threshold = otsuThreshold(img, opts.nbins ?? 256, n);
       thresholdMask(img, threshold, mask);
-    } else if (method === 'sauvola') {
+      return threshold;
+    }
+    if (method === 'sauvola') {
       const w = opts.window ?? 15;
       if (!this.sauvola || this.sauvola.window !== w) this.sauvola = new Sauvola(W, H, w);
       if (!this.tmap) this.tmap = new Float64Array(n);
       const t = this.tmap;
       this.sauvola.apply(img, opts.k ?? 0.2, opts.r, t);
       for (let i = 0; i < n; i++) mask[i] = img[i] > t[i] ? 1 : 0;
-    } else {
-      throw new RangeError(`segment: unknown method ${String(method)}`);
+      return NaN;
     }
-    const connectivity = opts.connectivity ?? 1;
-    const minArea = opts.minArea ?? 0;
-    const maxArea = opts.maxArea ?? Infinity;
-    const excludeBorder = opts.excludeBorder ?? false;
-    if (minArea <= 1 && maxArea >= n && !excludeBorder) {
-      const count = this.labeller.label(labelMask, connectivity, out);
-      return { count, labels: out, threshold, rawCount: count };
-    }
-    // Area/border filters and consecutive renumbering (order preserved), in the labelling's passes.
-    const count = this.labeller.labelFiltered(labelMask, connectivity, out, minArea, maxArea, excludeBorder);
-    return { count, labels: out, threshold, rawCount: this.labeller.rawCount };
+    throw new RangeError(`segment: unknown method ${String(method)}`);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { FeatureColumns } from './features/columns.js';
 import { type SegmentOptions, Segmenter } from './segment.js';
+import { Runs } from './runs.js';
 import { ObjectTracker } from './tracker.js';
 import type { WasmSource } from './wasmInstance.js';
 
@@ -7,8 +8,9 @@ import type { WasmSource } from './wasmInstance.js';
  * Objects in tracked mode, for things that move (particles, migrating cells):
  * every registered frame is segmented and its objects linked to the previous
  * frame's (src/kernels/tracker.ts). Per object and frame: area, centroid,
- * integrated and mean intensity (one pass over the label image, no per-object
- * index), displacement from the track's first position and speed. Objects
+ * integrated and mean intensity (over the runs of the segmentation: no label
+ * image, no per-object index), displacement from the track's first position
+ * and speed. Objects
  * are listed in ascending track id, so the list only changes when tracks are
  * born or die — which is when a `segmentation` line is due.
  */
@@ -35,12 +37,22 @@ export interface TrackedFrame {
 export class TrackedObjects {
   private readonly segmenter: Segmenter;
   private readonly tracker: ObjectTracker;
-  private readonly labels: Int32Array;
+  private readonly runs: Runs;
   private first = true;
-  // Per-label accumulators, grown when a frame has more objects than ever before.
+  // Per-label accumulators and the columns, grown when a frame has more objects than ever before.
+  private capacity = 0;
   private area = new Float64Array(0);
   private sum = new Float64Array(0);
   private finite = new Float64Array(0);
+  private order = new Int32Array(0);
+  private idBuf = new Int32Array(0);
+  private colBufs: Float64Array[] = [];
+  /** The views handed out for `viewCount` objects (made again when the count changes). */
+  private viewCount = -1;
+  private ids = new Int32Array(0);
+  private features: FeatureColumns = {};
+  private keys: Int32Array = new Int32Array(0);
+  private readonly byTrack = (a: number, b: number): number => this.keys[a] - this.keys[b];
 
   constructor(
     readonly width: number,
@@ -52,49 +64,101 @@ export class TrackedObjects {
   ) {
     this.segmenter = new Segmenter(width, height, blurKernel);
     this.tracker = new ObjectTracker(width, height, { maxDisplacement });
-    this.labels = new Int32Array(width * height);
+    this.runs = new Runs(width, height);
   }
 
+  /**
+   * Segments, links and measures one registered frame. The returned ids and
+   * columns are views on buffers of this object, overwritten by the next
+   * `measure` (copy them to keep them).
+   */
   measure(plane: Float32Array, tMs: number): TrackedFrame {
     // Where the warp left NaN (outside the frame), the segmenter uses the darkest finite value, so
     // that no object is made of pixels that were never acquired.
-    const seg = this.segmenter.segment(plane, this.segment, this.labels, true);
-    const tf = this.tracker.update(this.labels, seg.count, tMs);
+    const runs = this.runs;
+    const seg = this.segmenter.segmentRuns(plane, this.segment, runs, true);
+    const tf = this.tracker.updateRuns(runs, seg.count, tMs);
     const n = seg.count;
-    if (this.area.length < n + 1) {
-      this.area = new Float64Array(2 * n + 1);
-      this.sum = new Float64Array(2 * n + 1);
-      this.finite = new Float64Array(2 * n + 1);
-    }
-    const { area, sum, finite, labels } = this;
+    this.ensure(n);
+    const { area, sum, finite } = this;
     area.fill(0, 0, n + 1);
     sum.fill(0, 0, n + 1);
     finite.fill(0, 0, n + 1);
-    for (let i = 0; i < labels.length; i++) {
-      const l = labels[i];
-      if (l === 0) continue;
-      area[l]++;
-      const v = plane[i];
-      if (v === v && Math.abs(v) !== Infinity) {
-        sum[l] += v;
-        finite[l]++;
+    // Runs are in raster order, so each object's values are added in raster order, as a pass over
+    // the whole label image would add them.
+    const { rowStart, x0, x1, label } = runs;
+    const W = this.width;
+    for (let y = 0; y < this.height; y++) {
+      const o = y * W;
+      for (let r = rowStart[y]; r < rowStart[y + 1]; r++) {
+        const l = label[r];
+        const end = o + x1[r];
+        area[l] += x1[r] - x0[r];
+        let s = sum[l];
+        let f = finite[l];
+        for (let i = o + x0[r]; i < end; i++) {
+          const v = plane[i];
+          if (v === v && Math.abs(v) !== Infinity) {
+            s += v;
+            f++;
+          }
+        }
+        sum[l] = s;
+        finite[l] = f;
       }
     }
     // Ascending track id: a stable order while the set of tracks does not change.
-    const order = Array.from({ length: n }, (_, k) => k).sort((a, b) => tf.trackIds[a] - tf.trackIds[b]);
-    const ids = Int32Array.from(order, (k) => tf.trackIds[k]);
-    const col = (f: (k: number) => number): Float64Array => Float64Array.from(order, f);
-    const features: FeatureColumns = {
-      AreaShape_Area: col((k) => area[k + 1]),
-      AreaShape_Center_X: col((k) => tf.centroidX[k]),
-      AreaShape_Center_Y: col((k) => tf.centroidY[k]),
-      Intensity_IntegratedIntensity: col((k) => (finite[k + 1] > 0 ? sum[k + 1] : NaN)),
-      Intensity_MeanIntensity: col((k) => (finite[k + 1] > 0 ? sum[k + 1] / finite[k + 1] : NaN)),
-      Track_Displacement: col((k) => tf.displacement[k]),
-      Track_Speed: col((k) => tf.speed[k]),
-    };
+    const order = this.order.subarray(0, n);
+    for (let k = 0; k < n; k++) order[k] = k;
+    this.keys = tf.trackIds;
+    order.sort(this.byTrack);
+    if (this.viewCount !== n) this.makeViews(n);
+    const ids = this.ids;
+    const f = this.features;
+    const cArea = f.AreaShape_Area;
+    const cX = f.AreaShape_Center_X;
+    const cY = f.AreaShape_Center_Y;
+    const cInt = f.Intensity_IntegratedIntensity;
+    const cMean = f.Intensity_MeanIntensity;
+    const cDisp = f.Track_Displacement;
+    const cSpeed = f.Track_Speed;
+    for (let j = 0; j < n; j++) {
+      const k = order[j];
+      const fin = finite[k + 1];
+      ids[j] = tf.trackIds[k];
+      cArea[j] = area[k + 1];
+      cX[j] = tf.centroidX[k];
+      cY[j] = tf.centroidY[k];
+      cInt[j] = fin > 0 ? sum[k + 1] : NaN;
+      cMean[j] = fin > 0 ? sum[k + 1] / fin : NaN;
+      cDisp[j] = tf.displacement[k];
+      cSpeed[j] = tf.speed[k];
+    }
     const changed = this.first || tf.births.length > 0 || tf.deaths.length > 0;
     this.first = false;
-    return { ids, features, changed, births: [...tf.births], deaths: [...tf.deaths] };
+    return { ids, features: f, changed, births: tf.births, deaths: tf.deaths };
+  }
+
+  private ensure(n: number): void {
+    if (this.capacity >= n + 1) return;
+    const c = Math.max(2 * n + 1, 2 * this.capacity, 64);
+    this.capacity = c;
+    this.area = new Float64Array(c);
+    this.sum = new Float64Array(c);
+    this.finite = new Float64Array(c);
+    this.order = new Int32Array(c);
+    this.idBuf = new Int32Array(c);
+    this.colBufs = TRACKED_NAMES.map(() => new Float64Array(c));
+    this.viewCount = -1;
+  }
+
+  private makeViews(n: number): void {
+    this.ids = this.idBuf.subarray(0, n);
+    const f: FeatureColumns = {};
+    TRACKED_NAMES.forEach((name, i) => {
+      f[name] = this.colBufs[i].subarray(0, n);
+    });
+    this.features = f;
+    this.viewCount = n;
   }
 }

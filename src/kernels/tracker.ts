@@ -4,9 +4,10 @@
  * stable track ids, with births and deaths. See docs/tracking.md.
  *
  * Linking, per frame:
- *  1. Overlap. One pass over the pixels counts the overlap of every
- *     (current label, previous label) pair, in an open-addressing hash of the
- *     pair keys (no N×M matrix; the previous label image is kept internally).
+ *  1. Overlap. One pass over the runs of each row (src/kernels/runs.ts)
+ *     counts the overlap of every (current label, previous label) pair, in an
+ *     open-addressing hash of the pair keys (no N×M matrix; the previous
+ *     frame's runs are kept internally).
  *     Pairs with overlap ≥ minOverlap are taken greedily by descending overlap
  *     (ties: ascending current label, then ascending previous label); each
  *     current and each previous object is used at most once. So at a split the
@@ -21,6 +22,7 @@
  *
  * Pure numeric code: no I/O, no Node APIs.
  */
+import { Runs, runsFromLabels } from './runs.js';
 
 export interface TrackerOptions {
   /** Largest centroid displacement (px) between consecutive frames for the nearest-centroid link. */
@@ -83,7 +85,10 @@ const EMPTY = -1;
 export class ObjectTracker {
   readonly maxDisplacement: number;
   readonly minOverlap: number;
-  private readonly prevLabels: Int32Array;
+  /** The previous frame's objects, as runs. */
+  private readonly prevRuns: Runs;
+  /** update(): the runs of the label image given. */
+  private readonly labelRuns: Runs;
   private cur = new ObjectState();
   private prev = new ObjectState();
   private prevCount = 0;
@@ -126,26 +131,39 @@ export class ObjectTracker {
     if (!(minOverlap >= 1)) throw new RangeError(`minOverlap must be ≥ 1 pixel, got ${minOverlap}`);
     this.maxDisplacement = opts.maxDisplacement;
     this.minOverlap = minOverlap;
-    this.prevLabels = new Int32Array(width * height);
+    this.prevRuns = new Runs(width, height);
+    this.labelRuns = new Runs(width, height);
     this.growHash(1024);
   }
 
   /** Forgets the previous frame and every track; ids continue (never reused). */
   reset(): void {
-    this.prevLabels.fill(0);
+    this.prevRuns.clear();
     this.prevCount = 0;
     this.prevT = NaN;
   }
 
   /**
    * Links the objects of `labels` (1..count, 0 = background) at time `tMs`
-   * (ms) to those of the previous `update()`.
+   * (ms) to those of the previous `update()` or `updateRuns()`.
    */
   update(labels: Int32Array, count: number, tMs: number): TrackFrame {
+    const n = this.width * this.height;
+    if (labels.length < n) throw new RangeError(`label image has ${labels.length} pixels, expected ${this.width}×${this.height}`);
+    if (!(Number.isInteger(count) && count >= 0)) throw new RangeError(`count must be a non-negative integer, got ${count}`);
+    runsFromLabels(labels, count, this.labelRuns);
+    return this.updateRuns(this.labelRuns, count, tMs);
+  }
+
+  /**
+   * `update` with the objects as runs (labels 1..count, every label with at
+   * least one run; see src/kernels/runs.ts), e.g. from Segmenter.segmentRuns:
+   * the same links, measures and errors as `update` on their label image.
+   */
+  updateRuns(runs: Runs, count: number, tMs: number): TrackFrame {
     const W = this.width;
     const H = this.height;
-    const n = W * H;
-    if (labels.length < n) throw new RangeError(`label image has ${labels.length} pixels, expected ${W}×${H}`);
+    if (runs.width !== W || runs.height !== H) throw new RangeError(`runs are ${runs.width}×${runs.height}, expected ${W}×${H}`);
     if (!(Number.isInteger(count) && count >= 0)) throw new RangeError(`count must be a non-negative integer, got ${count}`);
     // The last frame's state is `this.cur`; this frame is written into the spare
     // (`this.prev`, two frames old) and the two are swapped at the end, so a
@@ -157,36 +175,43 @@ export class ObjectTracker {
     cur.ensure(count + 1);
     this.ensureWork(count, M);
 
-    // ---- One pass: centroids of the current objects and (current, previous) overlaps.
+    // ---- One pass over the runs: centroids of the current objects and (current, previous)
+    // overlaps, from the previous frame's runs of the same row. Coordinate sums over a run are
+    // integers (exact in float64), so they equal the per-pixel sums.
     const sx = cur.cx;
     const sy = cur.cy;
     const area = cur.area;
     sx.fill(0, 0, count);
     sy.fill(0, 0, count);
     area.fill(0, 0, count);
-    const prevLabels = this.prevLabels;
-    let lastC = 0;
-    let lastP = 0;
-    let lastSlot = -1;
+    const { rowStart, x0, x1, label } = runs;
+    const pr = this.prevRuns;
+    const prs = pr.rowStart;
+    const px0 = pr.x0;
+    const px1 = pr.x1;
+    const plab = pr.label;
     for (let y = 0; y < H; y++) {
-      const o = y * W;
-      for (let x = 0; x < W; x++) {
-        const c = labels[o + x];
-        if (c === 0) continue;
-        if (c < 0 || c > count) throw new RangeError(`label ${c} at pixel ${o + x} outside 1..${count}`);
+      let p = prs[y];
+      const pEnd = prs[y + 1];
+      for (let r = rowStart[y]; r < rowStart[y + 1]; r++) {
+        const c = label[r];
+        const a = x0[r];
+        const b = x1[r];
+        if (c <= 0 || c > count) throw new RangeError(`label ${c} at pixel ${y * W + a} outside 1..${count}`);
         const k = c - 1;
-        sx[k] += x;
-        sy[k] += y;
-        area[k]++;
-        const p = prevLabels[o + x];
-        if (p === 0) continue;
-        if (c === lastC && p === lastP) {
-          this.hashN[lastSlot]++;
-        } else {
-          lastSlot = this.increment(c, p);
-          lastC = c;
-          lastP = p;
+        const len = b - a;
+        sx[k] += ((a + b - 1) * len) / 2;
+        sy[k] += y * len;
+        area[k] += len;
+        // Previous runs that end before this one starts overlap no later run of this row either.
+        while (p < pEnd && px1[p] <= a) p++;
+        let q = p;
+        while (q < pEnd && px0[q] < b) {
+          this.add(c, plab[q], Math.min(b, px1[q]) - Math.max(a, px0[q]));
+          q++;
         }
+        // The last previous run overlapped may reach under the next run too.
+        if (q > p) p = q - 1;
       }
     }
     for (let k = 0; k < count; k++) {
@@ -310,7 +335,7 @@ export class ObjectTracker {
     for (let q = 0; q < M; q++) if (!prevUsed[q + 1]) deaths.push(ptid[q]);
     deaths.sort((a, b) => a - b);
 
-    prevLabels.set(labels.subarray(0, n));
+    this.prevRuns.copyFrom(runs);
     this.cur = cur;
     this.prev = prev;
     this.prevCount = count;
@@ -354,16 +379,16 @@ export class ObjectTracker {
     this.usedCount = 0;
   }
 
-  /** Adds one pixel to pair (c, p); returns its hash slot. */
-  private increment(c: number, p: number): number {
+  /** Adds `v` pixels to pair (c, p). */
+  private add(c: number, p: number, v: number): void {
     let mask = this.hashCap - 1;
     let s = (Math.imul(c, 0x9e3779b1) ^ Math.imul(p, 0x85ebca77)) & mask;
     for (;;) {
       const kc = this.hashC[s];
       if (kc === EMPTY) break;
       if (kc === c && this.hashP[s] === p) {
-        this.hashN[s]++;
-        return s;
+        this.hashN[s] += v;
+        return;
       }
       s = (s + 1) & mask;
     }
@@ -375,9 +400,8 @@ export class ObjectTracker {
     }
     this.hashC[s] = c;
     this.hashP[s] = p;
-    this.hashN[s] = 1;
+    this.hashN[s] = v;
     this.used[this.usedCount++] = s;
-    return s;
   }
 
   /** Grows the pair hash to `cap` (a power of two), rehashing the entries present. */

@@ -1,4 +1,5 @@
 import { checkBins, histogramEdges, otsuFromCounts } from './threshold.js';
+import type { Runs } from './runs.js';
 import { type WasmSource, instantiate } from './wasmInstance.js';
 
 interface BlurExports {
@@ -6,8 +7,11 @@ interface BlurExports {
   init(w: number, h: number, r: number): number;
   histogramLayout(bins: number): number;
   imagePtr(): number;
+  resultPtr(): number;
   tapsPtr(): number;
   maskPtr(): number;
+  rowStartPtr(): number;
+  runsPtr(): number;
   countsPtr(): number;
   edgesPtr(): number;
   blur(): void;
@@ -16,6 +20,7 @@ interface BlurExports {
   maxValue(): number;
   histogram(first: number, norm: number, bins: number): void;
   mask(threshold: number): void;
+  runs(threshold: number): number;
   fillNonFinite(): void;
 }
 
@@ -25,13 +30,18 @@ interface BlurExports {
  * replaces in `Segmenter` when given; and Otsu's threshold of the blurred
  * image with its mask, equal to `otsuThreshold` and `image > threshold`. The
  * image is converted to float64 into the instance's memory and blurred there;
- * the results are views on that memory, valid until the next call.
+ * the results are views on that memory, valid until the next call. It also
+ * finds the runs of foreground pixels along the rows for the run-based
+ * labelling (`runs`), equal to `runsFromMask` of the mask.
  */
 export class WasmBlur {
   private readonly ex: BlurExports;
   private radius = -1;
   private bins = -1;
   private image = new Float64Array(0);
+  private result = new Float64Array(0);
+  private rowStartView = new Int32Array(0);
+  private runsView = new Int32Array(0);
   private taps = new Float64Array(0);
   private maskView = new Uint8Array(0);
   private counts = new Int32Array(0);
@@ -72,7 +82,7 @@ export class WasmBlur {
     else for (let i = 0; i < n; i++) img[i] = src[i];
     if (fillNonFinite) this.ex.fillNonFinite();
     this.ex.blur();
-    return img;
+    return this.result;
   }
 
   /**
@@ -80,6 +90,13 @@ export class WasmBlur {
    * otsuThreshold on it), and the mask image > threshold (see `mask`).
    */
   otsu(nbins: number): number {
+    const threshold = this.otsuThreshold(nbins);
+    this.ex.mask(threshold);
+    return threshold;
+  }
+
+  /** Otsu's threshold of the last blurred image with `nbins` bins, as otsuThreshold on it (no mask). */
+  otsuThreshold(nbins: number): number {
     if (this.radius < 0) throw new Error('WasmBlur.otsu called before blur');
     const ex = this.ex;
     ex.minMax();
@@ -87,7 +104,7 @@ export class WasmBlur {
     const max = ex.maxValue();
     let threshold: number;
     if (min === max) {
-      threshold = this.image[0];
+      threshold = this.result[0];
     } else {
       const bins = checkBins(nbins);
       if (bins !== this.bins) {
@@ -99,11 +116,35 @@ export class WasmBlur {
       ex.histogram(min, bins / (max - min), bins);
       threshold = otsuFromCounts(this.counts, this.edges, bins);
     }
-    ex.mask(threshold);
     return threshold;
   }
 
-  /** image > threshold of the last `otsu`, one byte per pixel. */
+  /**
+   * The runs of last blurred image > threshold along the rows, into `out`
+   * (labels 0: not labelled yet); as runsFromMask of the mask.
+   */
+  runs(threshold: number, out: Runs): void {
+    if (this.radius < 0) throw new Error('WasmBlur.runs called before blur');
+    const nr = this.ex.runs(threshold);
+    out.reserve(nr);
+    out.rowStart.set(this.rowStartView);
+    const pairs = this.runsView;
+    const { x0, x1, label } = out;
+    for (let r = 0; r < nr; r++) {
+      x0[r] = pairs[2 * r];
+      x1[r] = pairs[2 * r + 1];
+    }
+    label.fill(0, 0, nr);
+    out.count = nr;
+  }
+
+  /** Writes `mask`: the last blurred image > threshold. */
+  maskAt(threshold: number): void {
+    if (this.radius < 0) throw new Error('WasmBlur.maskAt called before blur');
+    this.ex.mask(threshold);
+  }
+
+  /** image > threshold of the last `otsu` or `maskAt`, one byte per pixel. */
   get mask(): Uint8Array {
     return this.maskView;
   }
@@ -118,6 +159,9 @@ export class WasmBlur {
     const buf = ex.memory.buffer;
     const n = this.width * this.height;
     this.image = new Float64Array(buf, ex.imagePtr(), n);
+    this.result = new Float64Array(buf, ex.resultPtr(), n);
+    this.rowStartView = new Int32Array(buf, ex.rowStartPtr(), this.height + 1);
+    this.runsView = new Int32Array(buf, ex.runsPtr(), ((this.width + 1) >> 1) * this.height * 2);
     this.taps = new Float64Array(buf, ex.tapsPtr(), this.radius + 1);
     this.maskView = new Uint8Array(buf, ex.maskPtr(), n);
     if (this.bins > 0) {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readImageFile } from '../../src/ingest/tiff.js';
 import { gaussianKernel } from '../../src/kernels/gaussian.js';
 import { Labeller, labelComponents } from '../../src/kernels/label.js';
+import { paintRuns, Runs } from '../../src/kernels/runs.js';
 import { Segmenter, gaussianBlur64, segment, type SegmentOptions } from '../../src/kernels/segment.js';
 import { otsuThreshold, reflectIndex, Sauvola, sauvolaThreshold } from '../../src/kernels/threshold.js';
 import { WasmBlur } from '../../src/kernels/wasmBlur.js';
@@ -142,16 +143,23 @@ describe('segmentation golden (scikit-image 0.19)', () => {
               if (e.full) expect(Array.from(out)).toEqual(e.full);
               expect(areas(out, res.count)).toEqual(e.areas);
               expect(rle(out)).toEqual(e.rle);
+              // The run-based labelling (tracked mode) gives the same objects.
+              const runs = new Runs(W, H);
+              const rr = seg.segmentRuns(img, { ...base, connectivity: e.connectivity }, runs);
+              expect([rr.count, rr.rawCount, rr.threshold]).toEqual([res.count, res.rawCount, res.threshold]);
+              const painted = new Int32Array(W * H);
+              paintRuns(runs, painted);
+              expect(rle(painted)).toEqual(e.rle);
               for (const f of e.filtered ?? []) {
                 const o2 = new Int32Array(W * H);
-                const r2 = seg.segment(
-                  img,
-                  { ...base, connectivity: e.connectivity, minArea: f.minArea, maxArea: f.maxArea ?? Infinity, excludeBorder: f.excludeBorder },
-                  o2,
-                );
+                const fo: SegmentOptions = { ...base, connectivity: e.connectivity, minArea: f.minArea, maxArea: f.maxArea ?? Infinity, excludeBorder: f.excludeBorder };
+                const r2 = seg.segment(img, fo, o2);
                 expect(r2.count).toBe(f.count);
                 expect(areas(o2, r2.count)).toEqual(f.areas);
                 expect(rle(o2)).toEqual(f.rle);
+                expect(seg.segmentRuns(img, fo, runs).count).toBe(f.count);
+                paintRuns(runs, painted);
+                expect(rle(painted)).toEqual(f.rle);
               }
             }
           });
