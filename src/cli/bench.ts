@@ -117,6 +117,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
   if (!opts.size && only !== 'objects') {
     print(await benchReplay(backend, false));
     print(await benchReplay(backend, true));
+    print(await benchReplay(backend, true, 2));
   }
   return 0;
 }

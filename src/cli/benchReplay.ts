@@ -20,7 +20,7 @@ const SIZE = 512;
  * median/p90 of the time between consecutive results after the template is
  * built (the per-frame cost in steady state).
  */
-export async function benchReplay(backend: Backend, withObjects: boolean): Promise<Record<string, unknown>> {
+export async function benchReplay(backend: Backend, withObjects: boolean, workers: 1 | 2 = 1): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'scopestream-bench-'));
   try {
     const movie = join(dir, 'movie.tif');
@@ -30,6 +30,8 @@ export async function benchReplay(backend: Backend, withObjects: boolean): Promi
     writer.close();
 
     const config = defaultConfig();
+    // One worker (this machine's auto), or registration and measurement in two.
+    config.pipeline.workers = workers;
     // The spine alone (read, register, warp, record), or with the default objects and local correlation.
     if (!withObjects) {
       config.objects.mode = 'none';
@@ -50,7 +52,7 @@ export async function benchReplay(backend: Backend, withObjects: boolean): Promi
     gaps.sort((a, b) => a - b);
     const q = (p: number): number => Math.round(gaps[Math.floor(p * (gaps.length - 1))] * 1e4) / 1e4;
     return {
-      case: withObjects ? 'replay_tiff_objects' : 'replay_tiff',
+      case: (withObjects ? 'replay_tiff_objects' : 'replay_tiff') + (workers === 2 ? '_workers2' : ''),
       size: `${SIZE}x${SIZE}`,
       frames: s.frames,
       fps: Math.round((s.frames / secs) * 10) / 10,

@@ -22,7 +22,7 @@ server (run, replay --serve; docs/protocol.md):
   --token T              required from clients (server.token); needed to bind beyond loopback
   --insecure             bind beyond loopback without a token (server.insecure)
   --ws-engine E          ws | uws (server.wsEngine)
-  --workers N            auto | 1 (kernels in a worker thread) | 0 (on the main thread) (pipeline.workers)
+  --workers N            auto | 2 (register, measure: two worker threads) | 1 (one) | 0 (main thread) (pipeline.workers)
 
 options (each also lives in the YAML config; the command line wins):
   --max-shift N          largest shift searched, px (registration.maxShift)

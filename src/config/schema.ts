@@ -234,7 +234,7 @@ function describeAllowed(kind: Kind): string {
     case 'speed':
       return '"max", "realtime" or a positive speed factor';
     case 'workers':
-      return '"auto", 1 (the kernels in a worker thread) or 0 (on the main thread)';
+      return '"auto", 2 (registration and measurement in two worker threads), 1 (both in one) or 0 (on the main thread)';
   }
 }
 
@@ -287,7 +287,7 @@ export function coerceOption(name: string, value: unknown): unknown {
     case 'workers': {
       if (value === 'auto') return value;
       const v = fromCli && value.trim() !== '' ? Number(value) : value;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 1) refuse(name, value, kind);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2) refuse(name, value, kind);
       return v;
     }
   }

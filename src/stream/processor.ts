@@ -215,45 +215,36 @@ async function prepareObjects(config: Config, info: SourceInfo, blurKernel: Wasm
   return { measurer, tracked: null, coloc };
 }
 
-export class FrameProcessor {
-  /** Wanted outputs; changed by the consumer at any time. */
-  wants: Wants = { heatmap: false, preview: [] };
+/**
+ * The register half of the per-frame work: frames in (checked against the
+ * stream), registered frames and template announcements out, in frame order.
+ * `RegisteredFrame.registered` is valid only during the callback.
+ */
+export type RegisterOutput =
+  | { kind: 'template'; template: Float32Array; firstSeq: number }
+  | { kind: 'registered'; r: RegisteredFrame }
+  /** A frame that does not fit the stream: its `frame` line (ok: false, error), never processed. */
+  | { kind: 'misfit'; msg: Message };
+
+export class FrameRegistration {
   private readonly mc: MotionCorrector;
-  private readonly local: LocalCorrelation | null;
-  private readonly luma: Float32Array | null;
-  private readonly labelImage: Int32Array | null;
-  private readonly previewEncoder: PreviewEncoder;
-  private readonly rawPlane: Float32Array;
-  private readonly previewInterval: number;
-  private readonly lastPreview: Record<PreviewKind, number> = { registered: -Infinity, raw: -Infinity };
-  private out: (o: Output) => void = () => undefined;
+  private out: (o: RegisterOutput) => void = () => undefined;
 
   private constructor(
-    private readonly config: Config,
     private readonly info: SourceInfo,
-    backend: Backend,
-    private readonly objects: ObjectsStage | null,
-    private readonly now: () => number,
+    mc: MotionCorrector,
   ) {
-    this.mc = new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), backend.kernels, now);
-    const block = config.localCorrelation.block;
-    this.local = block > 0 ? new LocalCorrelation(info.width, info.height, block, backend.objectKernels.localcorr) : null;
-    this.luma = info.channels >= 3 ? new Float32Array(info.width * info.height) : null;
-    this.labelImage = objects?.measurer ? new Int32Array(info.width * info.height) : null;
-    this.previewEncoder = new PreviewEncoder(info.width, info.height, config.server.previewMaxSize);
-    this.rawPlane = new Float32Array(info.width * info.height);
-    this.previewInterval = config.server.previewFps > 0 ? 1000 / config.server.previewFps : Infinity;
-    this.mc.onTemplate = (template, firstSeq) => this.onTemplate(template, firstSeq);
+    this.mc = mc;
+    this.mc.onTemplate = (template, firstSeq) => this.out({ kind: 'template', template, firstSeq });
   }
 
-  /** Checks the configuration against the source (InputError) and builds the stages. */
-  static async create(config: Config, info: SourceInfo, backend: Backend, now: () => number = () => performance.now()): Promise<FrameProcessor> {
+  /** Checks the registration options against the source (InputError). */
+  static create(config: Config, info: SourceInfo, backend: Backend, now: () => number = () => performance.now()): FrameRegistration {
     const ch = config.registration.channel;
     if (typeof ch === 'number' && ch >= info.channels) {
       throw new InputError(`option registration.channel: ${ch}, but ${info.uri} has ${info.channels} channel${info.channels === 1 ? '' : 's'} (0-based)`);
     }
-    const objects = await prepareObjects(config, info, backend.objectKernels.blur);
-    return new FrameProcessor(config, info, backend, objects, now);
+    return new FrameRegistration(info, new MotionCorrector(info.width, info.height, info.channels, info.dtype, motionOptions(config), backend.kernels, now));
   }
 
   /** Frames held until the template is built. */
@@ -262,18 +253,17 @@ export class FrameProcessor {
   }
 
   /**
-   * Processes one frame; its results (and those of frames held for the
+   * Registers one frame; its results (and those of frames held for the
    * template) go to `out` before this returns. A frame of the wrong size is
    * reported on its `frame` line, never processed, never fatal.
    */
-  push(frame: Frame, out: (o: Output) => void): void {
+  push(frame: Frame, out: (o: RegisterOutput) => void): void {
     this.out = out;
     const problem = this.misfit(frame);
     if (problem === null) this.mc.push(frame, this.emit);
     else {
       out({
-        kind: 'msg',
-        topic: 'frame',
+        kind: 'misfit',
         msg: {
           type: 'frame',
           seq: frame.seq,
@@ -287,20 +277,8 @@ export class FrameProcessor {
     }
   }
 
-  /** Why a frame does not fit the stream (its size, channels or pixel count), or null. */
-  private misfit(f: Frame): string | null {
-    const i = this.info;
-    if (f.width !== i.width || f.height !== i.height || f.channels !== i.channels) {
-      return `frame ${f.seq} is ${f.width}×${f.height}×${f.channels}, expected ${i.width}×${i.height}×${i.channels}`;
-    }
-    if (f.data.length !== i.width * i.height * i.channels) {
-      return `frame ${f.seq} has ${f.data.length} values, expected ${i.width * i.height * i.channels}`;
-    }
-    return null;
-  }
-
-  /** End of stream: frames still held for the template are processed. */
-  flush(out: (o: Output) => void): void {
+  /** End of stream: frames still held for the template are registered. */
+  flush(out: (o: RegisterOutput) => void): void {
     this.out = out;
     this.mc.flush(this.emit);
   }
@@ -313,15 +291,80 @@ export class FrameProcessor {
     this.mc.dispose();
   }
 
-  private onTemplate(template: Float32Array, firstSeq: number): void {
+  private readonly emit = (r: RegisteredFrame): void => this.out({ kind: 'registered', r });
+
+  /** Why a frame does not fit the stream (its size, channels or pixel count), or null. */
+  private misfit(f: Frame): string | null {
+    const i = this.info;
+    if (f.width !== i.width || f.height !== i.height || f.channels !== i.channels) {
+      return `frame ${f.seq} is ${f.width}×${f.height}×${f.channels}, expected ${i.width}×${i.height}×${i.channels}`;
+    }
+    if (f.data.length !== i.width * i.height * i.channels) {
+      return `frame ${f.seq} has ${f.data.length} values, expected ${i.width * i.height * i.channels}`;
+    }
+    return null;
+  }
+}
+
+/**
+ * The measure half: from registered frames (in frame order) to the outputs —
+ * the frame line, objects, segmentation, events, the local correlation map
+ * and previews, the big ones serialised here.
+ */
+export class FrameMeasurement {
+  /** Wanted outputs; changed by the consumer at any time. */
+  wants: Wants = { heatmap: false, preview: [] };
+  private readonly local: LocalCorrelation | null;
+  private readonly luma: Float32Array | null;
+  private readonly labelImage: Int32Array | null;
+  private readonly previewEncoder: PreviewEncoder;
+  private readonly rawPlane: Float32Array;
+  private readonly previewInterval: number;
+  private readonly lastPreview: Record<PreviewKind, number> = { registered: -Infinity, raw: -Infinity };
+
+  private constructor(
+    private readonly config: Config,
+    private readonly info: SourceInfo,
+    backend: Backend,
+    private readonly objects: ObjectsStage | null,
+    private readonly now: () => number,
+  ) {
+    const block = config.localCorrelation.block;
+    this.local = block > 0 ? new LocalCorrelation(info.width, info.height, block, backend.objectKernels.localcorr) : null;
+    this.luma = info.channels >= 3 ? new Float32Array(info.width * info.height) : null;
+    this.labelImage = objects?.measurer ? new Int32Array(info.width * info.height) : null;
+    this.previewEncoder = new PreviewEncoder(info.width, info.height, config.server.previewMaxSize);
+    this.rawPlane = new Float32Array(info.width * info.height);
+    this.previewInterval = config.server.previewFps > 0 ? 1000 / config.server.previewFps : Infinity;
+  }
+
+  /** Checks the objects options against the source (InputError) and builds the stages. */
+  static async create(config: Config, info: SourceInfo, backend: Backend, now: () => number = () => performance.now()): Promise<FrameMeasurement> {
+    const objects = await prepareObjects(config, info, backend.objectKernels.blur);
+    return new FrameMeasurement(config, info, backend, objects, now);
+  }
+
+  /** One output of the register half. */
+  take(o: RegisterOutput, out: (o: Output) => void): void {
+    switch (o.kind) {
+      case 'template':
+        return this.onTemplate(o.template, o.firstSeq, out);
+      case 'registered':
+        return this.measure(o.r, out);
+      case 'misfit':
+        return out({ kind: 'msg', topic: 'frame', msg: o.msg });
+    }
+  }
+
+  private onTemplate(template: Float32Array, firstSeq: number, out: (o: Output) => void): void {
     this.local?.setTemplate(template);
     const measurer = this.objects?.measurer;
     if (!measurer) return;
     const seg = measurer.setTemplate(template);
     const msg = { type: 'segmentation', seq: firstSeq, count: seg.count, ids: Array.from(seg.ids), features: featuresToJson(seg.features) };
-    this.out({ kind: 'json', topic: 'segmentation', bytes: utf8(msg) });
+    out({ kind: 'json', topic: 'segmentation', bytes: utf8(msg) });
     if (this.labelImage && measurer.writeLabelImage(this.labelImage)) {
-      this.out({ kind: 'labels', seq: firstSeq, width: this.info.width, height: this.info.height, rle: runLengths(this.labelImage) });
+      out({ kind: 'labels', seq: firstSeq, width: this.info.width, height: this.info.height, rle: runLengths(this.labelImage) });
     }
   }
 
@@ -334,8 +377,8 @@ export class FrameProcessor {
     return luma;
   }
 
-  private readonly emit = (r: RegisteredFrame): void => {
-    const { config, out } = this;
+  private measure(r: RegisteredFrame, out: (o: Output) => void): void {
+    const { config } = this;
     const f = r.frame;
     const t0 = this.now();
     const msg: Message = {
@@ -378,14 +421,14 @@ export class FrameProcessor {
         extra.push({ kind: 'msg', topic: 'event', msg: { type: 'event', seq: f.seq, t: round6(ev.tMs), id: o.ids[ev.object], amplitude: round6(ev.amplitude) } });
       }
     }
-    this.previews(r);
+    this.previews(r, out);
     const measure = this.now() - t0;
     out({ kind: 'frame', seq: f.seq, msg, stages: { register: r.registerMs, warp: r.warpMs, measure } });
     for (const o of extra) out(o);
-  };
+  }
 
   /** Previews at most previewFps per kind, only of the kinds someone watches. */
-  private previews(r: RegisteredFrame): void {
+  private previews(r: RegisteredFrame, out: (o: Output) => void): void {
     const kinds = this.wants.preview;
     if (kinds.length === 0) return;
     const now = this.now();
@@ -397,7 +440,7 @@ export class FrameProcessor {
       const p = this.previewEncoder.encode(plane);
       // A copy: the encoder reuses its output, and the copy may be transferred to another thread.
       const pixels = p.data.slice();
-      this.out({ kind: 'preview', header: { seq: r.frame.seq, t: r.frame.t, kind, width: p.width, height: p.height, lo: p.lo, hi: p.hi }, pixels });
+      out({ kind: 'preview', header: { seq: r.frame.seq, t: r.frame.t, kind, width: p.width, height: p.height, lo: p.lo, hi: p.hi }, pixels });
     }
   }
 
@@ -408,5 +451,46 @@ export class FrameProcessor {
     const base = c * n;
     for (let i = 0; i < n; i++) dst[i] = src[base + i];
     return dst;
+  }
+}
+
+/** Both halves in one thread (inline, or one worker): registered frames go straight to the measurement, no copy. */
+export class FrameProcessor {
+  private constructor(
+    private readonly registration: FrameRegistration,
+    private readonly measurement: FrameMeasurement,
+  ) {}
+
+  static async create(config: Config, info: SourceInfo, backend: Backend, now: () => number = () => performance.now()): Promise<FrameProcessor> {
+    const registration = FrameRegistration.create(config, info, backend, now);
+    return new FrameProcessor(registration, await FrameMeasurement.create(config, info, backend, now));
+  }
+
+  get wants(): Wants {
+    return this.measurement.wants;
+  }
+
+  set wants(w: Wants) {
+    this.measurement.wants = w;
+  }
+
+  get pendingCount(): number {
+    return this.registration.pendingCount;
+  }
+
+  push(frame: Frame, out: (o: Output) => void): void {
+    this.registration.push(frame, (o) => this.measurement.take(o, out));
+  }
+
+  flush(out: (o: Output) => void): void {
+    this.registration.flush((o) => this.measurement.take(o, out));
+  }
+
+  resetTemplate(): void {
+    this.registration.resetTemplate();
+  }
+
+  dispose(): void {
+    this.registration.dispose();
   }
 }

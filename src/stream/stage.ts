@@ -1,8 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
+import { availableParallelism } from 'node:os';
 import type { Frame, SourceInfo } from '../ingest/frame.js';
 import { type BackendChoice, selectBackend } from './backend.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerInit } from './pipelineWorker.js';
 import { FrameProcessor, type Output, type Wants } from './processor.js';
 
@@ -27,13 +29,16 @@ export interface ProcessingStage {
 }
 
 /**
- * `workers: auto` → one worker thread (the main thread keeps the sockets).
- * One, not cores − 1: every frame is registered against the template that the
- * frames before it updated, and its traces continue theirs, so frames cannot
- * be processed side by side without changing the numbers (docs/design.md).
+ * `workers: auto` → one worker thread on a machine of two cores or fewer
+ * (the main thread keeps the sockets), two (register | measure) on more.
+ * Never more than two: every frame is registered against the template that
+ * the frames before it updated (and a frame that fails holds the last good
+ * shift), and its traces continue theirs, so frames cannot be processed side
+ * by side without changing the numbers; the two halves of the work can
+ * (docs/design.md).
  */
-export function workerCount(setting: Config['pipeline']['workers']): number {
-  return setting === 'auto' ? 1 : setting;
+export function workerCount(setting: Config['pipeline']['workers'], cores = availableParallelism()): number {
+  return setting === 'auto' ? (cores > 2 ? 2 : 1) : setting;
 }
 
 export async function openStage(
@@ -43,8 +48,9 @@ export async function openStage(
   onOutput: (o: Output) => void,
   onFailure: (e: Error) => void,
 ): Promise<ProcessingStage> {
-  if (workerCount(config.pipeline.workers) === 0) return InlineStage.open(config, info, backend, onOutput);
-  return WorkerStage.open({ config, info, backend }, onOutput, onFailure);
+  const n = workerCount(config.pipeline.workers);
+  if (n === 0) return InlineStage.open(config, info, backend, onOutput);
+  return WorkerStage.open({ config, info, backend }, n === 2, onOutput, onFailure);
 }
 
 class InlineStage implements ProcessingStage {
@@ -93,43 +99,74 @@ const WORKER_URL = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/stream/pipelineWorker.js', import.meta.url)
   : new URL('./pipelineWorker.js', import.meta.url);
 
+/**
+ * The work in worker threads: one (`whole`), or two (`register` → `measure`,
+ * linked by a MessagePort of their own). Frames go to the first, outputs come
+ * from the last; a failure of either is the stage's.
+ */
 class WorkerStage implements ProcessingStage {
   inFlight = 0;
   private waiters: { limit: number; resolve: () => void }[] = [];
   private flushWaiter: (() => void) | null = null;
   private closed = false;
+  private shutDown = false;
+  /** Workers that have exited (one that failed while the other runs on). */
+  private readonly exited = new Set<Worker>();
 
   private constructor(
     readonly backend: string,
-    private readonly worker: Worker,
+    /** Frames, flush and template resets go here. */
+    private readonly input: Worker,
+    /** Outputs come from here; wants go here. */
+    private readonly output: Worker,
   ) {}
 
-  static open(init: WorkerInit, onOutput: (o: Output) => void, onFailure: (e: Error) => void): Promise<WorkerStage> {
-    const worker = new Worker(WORKER_URL, { workerData: init });
-    return new Promise((resolve, reject) => {
-      let stage: WorkerStage | null = null;
-      worker.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') {
-          stage = new WorkerStage(m.backend, worker);
-          resolve(stage);
-        } else if (m.type === 'failed') {
-          void worker.terminate();
-          reject(m.input ? new InputError(m.message) : new Error(m.message));
-        } else if (stage) {
-          for (const o of m.items) onOutput(o);
-          stage.settle(m.done, m.flushed);
-        }
+  static async open(init: Omit<WorkerInit, 'role' | 'handoff'>, split: boolean, onOutput: (o: Output) => void, onFailure: (e: Error) => void): Promise<WorkerStage> {
+    const workers: Worker[] = [];
+    let stage: WorkerStage | null = null;
+    const failed = (e: Error): void => {
+      if (stage !== null && !stage.closed) onFailure(e);
+    };
+    const start = (role: WorkerInit['role'], handoff?: MessagePort): Promise<{ worker: Worker; backend: string }> => {
+      const worker = new Worker(WORKER_URL, { workerData: { ...init, role, handoff } satisfies WorkerInit, transferList: handoff ? [handoff] : [] });
+      workers.push(worker);
+      // The same words for either half: what the user needs is that the pipeline's worker died.
+      const name = 'pipeline worker';
+      return new Promise((resolve, reject) => {
+        let started = false;
+        worker.on('message', (m: FromWorker) => {
+          if (m.type === 'ready') {
+            started = true;
+            resolve({ worker, backend: m.backend });
+          } else if (m.type === 'failed') reject(m.input ? new InputError(m.message) : new Error(m.message));
+          else if (stage) {
+            for (const o of m.items) onOutput(o);
+            stage.settle(m.done, m.flushed);
+          }
+        });
+        worker.on('error', (e) => (started ? failed(new Error(`${name} failed: ${e.message}`)) : reject(e)));
+        worker.on('exit', (code) => {
+          stage?.exited.add(worker);
+          if (!started) reject(new Error(`${name} exited (code ${code}) before it was ready`));
+          else failed(new Error(`${name} exited unexpectedly (code ${code})`));
+          stage?.release();
+        });
       });
-      worker.on('error', (e) => {
-        if (stage === null) reject(e);
-        else if (!stage.closed) onFailure(new Error(`pipeline worker failed: ${e.message}`));
-      });
-      worker.on('exit', (code) => {
-        if (stage === null) reject(new Error(`pipeline worker exited (code ${code}) before it was ready`));
-        else if (!stage.closed) onFailure(new Error(`pipeline worker exited unexpectedly (code ${code})`));
-        stage?.release();
-      });
-    });
+    };
+    try {
+      if (!split) {
+        const w = await start('whole');
+        stage = new WorkerStage(w.backend, w.worker, w.worker);
+      } else {
+        const { port1, port2 } = new MessageChannel();
+        const [reg, meas] = await Promise.all([start('register', port1), start('measure', port2)]);
+        stage = new WorkerStage(reg.backend, reg.worker, meas.worker);
+      }
+      return stage;
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
   }
 
   push(frame: Frame): void {
@@ -137,7 +174,7 @@ class WorkerStage implements ProcessingStage {
     // Transfer only a buffer the frame owns whole; a view into a shared one is copied.
     const data = frame.data.byteOffset === 0 && frame.data.byteLength === buf.byteLength ? frame.data : frame.data.slice();
     this.inFlight++;
-    this.post({ type: 'frame', frame: { ...frame, data } }, [data.buffer as ArrayBuffer]);
+    this.post(this.input, { type: 'frame', frame: { ...frame, data } }, [data.buffer as ArrayBuffer]);
   }
 
   below(limit: number): Promise<void> {
@@ -149,34 +186,42 @@ class WorkerStage implements ProcessingStage {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       this.flushWaiter = resolve;
-      this.post({ type: 'flush' });
+      this.post(this.input, { type: 'flush' });
     });
   }
 
   setWants(wants: Wants): void {
-    this.post({ type: 'wants', wants });
+    this.post(this.output, { type: 'wants', wants });
   }
 
   resetTemplate(): void {
-    this.post({ type: 'resetTemplate' });
+    this.post(this.input, { type: 'resetTemplate' });
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.shutDown) return;
+    this.shutDown = true;
     this.closed = true;
-    this.post({ type: 'close' });
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => void this.worker.terminate().then(() => resolve()), 2000);
-      this.worker.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    // A worker that is gone is not waited for; the other half of a split stage still is.
+    const workers = (this.input === this.output ? [this.input] : [this.input, this.output]).filter((w) => !this.exited.has(w));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.postMessage({ type: 'close' } satisfies ToWorker);
+            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 2000);
+            w.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
     this.release();
   }
 
-  private post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
-    if (!this.closed || m.type === 'close') this.worker.postMessage(m, transfer);
+  private post(w: Worker, m: ToWorker, transfer: ArrayBuffer[] = []): void {
+    if (!this.closed) w.postMessage(m, transfer);
   }
 
   private settle(done: number, flushed: boolean): void {

@@ -12,15 +12,16 @@ import { replayThroughPipeline } from '../helpers/pipeline.js';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scopestream-crash-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe('a crashing pipeline worker', () => {
+describe.each([1, 2] as const)('a crashing pipeline worker (pipeline.workers %i)', (workers) => {
   it('is replaced; frames processed + frames dropped = frames the source made', async () => {
-    const mod = path.join(dir, 'crash.mjs');
+    const mod = path.join(dir, `crash${workers}.mjs`);
     // Exits the worker thread (process.exit in a worker ends that thread only) on frame 40.
     fs.writeFileSync(mod, 'export function crash(values, ctx) { if (ctx.seq === 40) process.exit(3); return values.length; }\n');
     const N = 120;
     const r = await replayThroughPipeline(`synthetic:?width=64&height=64&fps=200&objects=5&frames=${N}&seed=41`, (c) => {
       c.template.frames = 10;
       c.objects.custom = mod;
+      c.pipeline.workers = workers;
     }, 'auto');
     expect(r.end.error).toBeUndefined();
     const seqs = r.frames.map((f) => f.seq as number);
@@ -35,11 +36,12 @@ describe('a crashing pipeline worker', () => {
   });
 
   it('that keeps failing is not replaced forever: the run ends with its error', async () => {
-    const mod = path.join(dir, 'always.mjs');
+    const mod = path.join(dir, `always${workers}.mjs`);
     fs.writeFileSync(mod, 'export function crash() { process.exit(4); }\n');
     const r = await replayThroughPipeline(`synthetic:?width=64&height=64&fps=200&objects=5&frames=200&seed=42`, (c) => {
       c.template.frames = 5;
       c.objects.custom = mod;
+      c.pipeline.workers = workers;
     }, 'auto').catch((e: unknown) => e as Error);
     expect(r).toBeInstanceOf(Error);
     expect((r as Error).message).toMatch(/pipeline worker exited unexpectedly \(code 4\)/);
