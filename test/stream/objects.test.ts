@@ -227,14 +227,18 @@ describe('objects in fixed mode', () => {
     }
   });
 
-  it('runs user-defined features once per object per frame over its values', async () => {
+  it.each(['mjs', 'ts'])('runs user-defined features (a .%s module) once per object per frame over its values', async (ext) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scopestream-'));
-    const mod = path.join(dir, 'features.mjs');
+    const mod = path.join(dir, `features.${ext}`);
+    // The TypeScript module carries types (stripped when it is bundled in the worker).
+    const typed = (js: string, ts: string): string => (ext === 'ts' ? ts : js);
     fs.writeFileSync(
       mod,
       [
-        'export function range(values) { let lo = Infinity, hi = -Infinity; for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; } return hi - lo; }',
-        'export function idPlusSeq(values, ctx) { return ctx.id * 1000 + ctx.seq; }',
+        typed('export function range(values) {', 'export function range(values: Float64Array): number {') +
+          ' let lo = Infinity, hi = -Infinity; for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; } return hi - lo; }',
+        typed('export function idPlusSeq(values, ctx) {', 'export function idPlusSeq(values: Float64Array, ctx: { id: number; seq: number }): number {') +
+          ' return ctx.id * 1000 + ctx.seq; }',
         'export function meanX(values, ctx) { const { x } = ctx.coords(); let s = 0; for (const v of x) s += v; return s / x.length; }',
         "export function broken() { throw new Error('no'); }",
         'export const notAFeature = 3;',
