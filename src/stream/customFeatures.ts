@@ -32,9 +32,11 @@ export async function loadCustomFeatures(path: string): Promise<Record<string, C
 }
 
 async function importTypeScript(file: string): Promise<Record<string, unknown>> {
-  // Loaded only for a TypeScript module: esbuild starts a helper process.
-  const { build } = await import('esbuild');
-  const out = await build({ entryPoints: [file], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false, logLevel: 'silent' });
+  // Loaded only for a TypeScript module: esbuild starts a helper process, stopped once it is done.
+  const esbuild = await import('esbuild');
+  const out = await esbuild
+    .build({ entryPoints: [file], bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false, logLevel: 'silent' })
+    .finally(() => esbuild.stop());
   const dir = mkdtempSync(join(tmpdir(), 'scopestream-custom-'));
   try {
     const js = join(dir, basename(file).replace(/\.(c|m)?ts$/, '.mjs'));
