@@ -6,7 +6,10 @@
  */
 import * as fs from 'node:fs';
 import net from 'node:net';
-import { type CliRun, waitFor } from '../helpers/cli.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type CliOptions, type CliRun, startCli, waitFor } from '../helpers/cli.js';
+import { tempDir } from '../helpers/imageWriters.js';
+import { TestClient } from '../helpers/server.js';
 
 /** Pids of the live children of `parent` whose command name is `comm` (from /proc). */
 export function childPids(parent: number, comm: string): number[] {
@@ -79,4 +82,53 @@ export async function killAll(runs: CliRun[]): Promise<void> {
       await r.done.catch(() => undefined);
     }),
   );
+}
+
+export interface FaultFixtures {
+  /** This file's temporary folder (made before its first test, removed after its last). */
+  readonly dir: string;
+  /** Starts the CLI (default limit 120 s); whatever still runs after a test is killed. */
+  start(args: string[], opts?: CliOptions): CliRun;
+  /** A WebSocket client, terminated after each test. */
+  client(url: string): TestClient;
+  /** Something else to undo after each test (a socket, a helper process). */
+  afterEach(undo: () => void): void;
+}
+
+/** The setup every fault-test file shares: registers its vitest hooks and returns the fixtures. */
+export function useFaultFixtures(): FaultFixtures {
+  let dir: string | null = null;
+  const runs: CliRun[] = [];
+  const clients: TestClient[] = [];
+  const undo: (() => void)[] = [];
+  beforeAll(() => {
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.socket.terminate();
+    for (const u of undo.splice(0)) u();
+    await killAll(runs);
+  });
+  afterAll(() => {
+    if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir(): string {
+      if (dir === null) throw new Error('the fault fixtures folder exists only inside tests');
+      return dir;
+    },
+    start(args, opts = {}) {
+      const r = startCli(args, { timeoutMs: 120_000, ...opts });
+      runs.push(r);
+      return r;
+    },
+    client(url) {
+      const c = new TestClient(url);
+      clients.push(c);
+      return c;
+    },
+    afterEach(u) {
+      undo.push(u);
+    },
+  };
 }

@@ -11,37 +11,22 @@ import * as fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/schema.js';
 import type { Frame, FrameSource, SourceInfo } from '../../src/ingest/frame.js';
 import { SyntheticMicroscope } from '../../src/ingest/synthetic.js';
 import { Hub, type Message } from '../../src/stream/hub.js';
 import { runPipeline } from '../../src/stream/pipeline.js';
 import {
-  type CliResult, type CliRun, type FrameLine, type RecordLine, countLines, expectValidRecord, readRecord, runCli, startCli, waitFor,
+  type CliResult, type CliRun, type FrameLine, type RecordLine, countLines, expectValidRecord, readRecord, runCli, waitFor,
 } from '../helpers/cli.js';
-import { type TestImage, encodePng, tempDir, writeTiff } from '../helpers/imageWriters.js';
-import { childPids, killAll, servingUrl } from './helpers.js';
+import { type TestImage, encodePng, writeTiff } from '../helpers/imageWriters.js';
+import { childPids, servingUrl, useFaultFixtures } from './helpers.js';
 
 const ffmpegOk = spawnSync('ffmpeg', ['-version']).status === 0 && spawnSync('ffprobe', ['-version']).status === 0;
 
-let dir: string;
-const runs: CliRun[] = [];
-beforeAll(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  await killAll(runs);
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function start(args: string[], timeoutMs = 120_000): CliRun {
-  const r = startCli(args, { timeoutMs });
-  runs.push(r);
-  return r;
-}
+const fx = useFaultFixtures();
+const start = (args: string[], timeoutMs = 120_000): CliRun => fx.start(args, { timeoutMs });
 
 /** A failed command's contract: exit 2, one stderr line `scopestream: …` naming `name`, no stack trace. */
 function expectOneLineFailure(r: CliResult, name: string, problem: RegExp): string {
@@ -63,12 +48,12 @@ function movie(n: number, w: number, h: number, seed: number): TestImage[] {
 
 describe.skipIf(!ffmpegOk)('ffmpeg killed mid-stream', () => {
   it('replay of a video: exit 2 with one line, the record keeps every frame decoded and ends with the error and the count', async () => {
-    const video = path.join(dir, 'testsrc.mkv');
+    const video = path.join(fx.dir, 'testsrc.mkv');
     const made = spawnSync('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=96x96:rate=25', '-frames:v', '500', '-c:v', 'ffv1', '-pix_fmt', 'gray', '-y', video,
     ]);
     expect(made.status, made.stderr.toString()).toBe(0);
-    const record = path.join(dir, 'killed-replay.ndjson');
+    const record = path.join(fx.dir, 'killed-replay.ndjson');
     // Realtime: 20 s of video, so ffmpeg is certainly still decoding when it is killed.
     const run = start(['replay', video, '--record', record, '--speed', 'realtime', '--template-frames', '5']);
     await waitFor(() => countLines(record, 'frame') >= 20, run, '20 frame lines');
@@ -87,7 +72,7 @@ describe.skipIf(!ffmpegOk)('ffmpeg killed mid-stream', () => {
   });
 
   it('a live http MJPEG stream: the run reconnects by itself, reports it on /api/status, and carries on recording', async () => {
-    const jpegDir = path.join(dir, 'jpegs');
+    const jpegDir = path.join(fx.dir, 'jpegs');
     fs.mkdirSync(jpegDir);
     const made = spawnSync('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-frames:v', '8', '-q:v', '3', path.join(jpegDir, 'f%02d.jpg'),
@@ -113,7 +98,7 @@ describe.skipIf(!ffmpegOk)('ffmpeg killed mid-stream', () => {
     await new Promise<void>((resolve) => camera.listen(0, '127.0.0.1', () => resolve()));
     try {
       const uri = `http://127.0.0.1:${(camera.address() as AddressInfo).port}/stream.mjpg`;
-      const record = path.join(dir, 'killed-live.ndjson');
+      const record = path.join(fx.dir, 'killed-live.ndjson');
       const run = start([
         'run', '--source', uri, '--record', record, '--port', '0', '--template-frames', '5',
         '--set', 'ffmpeg.reconnectInitial=0.1', '--set', 'ffmpeg.reconnectMax=0.5',
@@ -148,13 +133,13 @@ describe.skipIf(!ffmpegOk)('ffmpeg killed mid-stream', () => {
 
 describe('damaged TIFF files (the uncompressed cases are in test/cli/badInput.test.ts)', () => {
   it('a deflate stack with a corrupt strip at page 30: frames 0–29 recorded, then the end line with the error', async () => {
-    const file = path.join(dir, 'deflate-bad.tif');
+    const file = path.join(fx.dir, 'deflate-bad.tif');
     const layout = writeTiff(file, movie(45, 48, 40, 2), { compression: 8, predictor: 2 });
     const strip = layout.chunks[30][0];
     const bytes = fs.readFileSync(file);
     for (let i = 0; i < strip.length; i++) bytes[strip.offset + i] ^= 0x5a;
     fs.writeFileSync(file, bytes);
-    const record = path.join(dir, 'deflate-bad.ndjson');
+    const record = path.join(fx.dir, 'deflate-bad.ndjson');
     const r = await runCli(['replay', file, '--record', record, '--template-frames', '10']);
     expectOneLineFailure(r, file, /deflate stream corrupt in strip 0 of page 30/);
     const rec = expectValidRecord(readRecord(record));
@@ -164,50 +149,50 @@ describe('damaged TIFF files (the uncompressed cases are in test/cli/badInput.te
   });
 
   it('a next-IFD pointer into the pixel data: refused at open with one line, no record left behind', async () => {
-    const file = path.join(dir, 'ifd-bad.tif');
+    const file = path.join(fx.dir, 'ifd-bad.tif');
     const layout = writeTiff(file, movie(20, 48, 40, 3));
     const bytes = fs.readFileSync(file);
     // Page 12's next-IFD pointer now points into page 5's pixels.
     bytes.writeUInt32LE(layout.chunks[5][0].offset + 2, layout.nextPointers[12]);
     fs.writeFileSync(file, bytes);
-    const record = path.join(dir, 'ifd-bad.ndjson');
+    const record = path.join(fx.dir, 'ifd-bad.ndjson');
     const r = await runCli(['replay', file, '--record', record]);
     expectOneLineFailure(r, file, /corrupt|truncated|unsupported/);
     expect(fs.existsSync(record)).toBe(false);
   });
 
   it('a next-IFD pointer past the end of the file: refused at open with one line', async () => {
-    const file = path.join(dir, 'ifd-past.tif');
+    const file = path.join(fx.dir, 'ifd-past.tif');
     const layout = writeTiff(file, movie(20, 48, 40, 4));
     const bytes = fs.readFileSync(file);
     bytes.writeUInt32LE(bytes.length + 1000, layout.nextPointers[7]);
     fs.writeFileSync(file, bytes);
-    const r = await runCli(['replay', file, '--record', path.join(dir, 'ifd-past.ndjson')]);
+    const r = await runCli(['replay', file, '--record', path.join(fx.dir, 'ifd-past.ndjson')]);
     expectOneLineFailure(r, file, /truncated: IFD 8 at offset \d+ lies beyond end of file/);
   });
 });
 
 describe('frames of the wrong size', () => {
   it('a folder sequence with one odd-sized file is refused before frame 0, naming that file', async () => {
-    const seq = path.join(dir, 'seq-odd');
+    const seq = path.join(fx.dir, 'seq-odd');
     fs.mkdirSync(seq);
     const frames = movie(12, 48, 40, 5);
     frames.forEach((f, i) => writeTiff(path.join(seq, `img_${i}.tif`), [f]));
     fs.writeFileSync(path.join(seq, 'img_7.png'), encodePng(movie(1, 40, 40, 6)[0]));
     fs.rmSync(path.join(seq, 'img_7.tif'));
-    const record = path.join(dir, 'seq-odd.ndjson');
+    const record = path.join(fx.dir, 'seq-odd.ndjson');
     const r = await runCli(['replay', seq, '--record', record]);
     expectOneLineFailure(r, 'img_7.png', /is 40×40.* but the sequence \(from img_0\.tif\) is 48×40/);
     expect(fs.existsSync(record)).toBe(false);
   });
 
   it('a sequence file replaced by one of another size during the replay: the frames before are kept, the end line says which file', async () => {
-    const seq = path.join(dir, 'seq-swap');
+    const seq = path.join(fx.dir, 'seq-swap');
     fs.mkdirSync(seq);
     // A long first file (300 pages) so that the swap of the second happens while the first plays.
     writeTiff(path.join(seq, 'a.tif'), movie(300, 48, 40, 7));
     writeTiff(path.join(seq, 'b.tif'), movie(1, 48, 40, 8));
-    const record = path.join(dir, 'seq-swap.ndjson');
+    const record = path.join(fx.dir, 'seq-swap.ndjson');
     const run = start(['replay', seq, '--record', record, '--template-frames', '5']);
     await waitFor(() => countLines(record, 'frame') >= 1, run, 'the first frame line');
     writeTiff(path.join(seq, 'b.tif'), movie(1, 32, 32, 9));
@@ -331,9 +316,9 @@ describe('degenerate frames and a jump beyond maxShift', () => {
     const sim = new SyntheticMicroscope({ width: W, height: H, seed: 22, objects: 15, jumpRate: 0, maxDrift: 2 });
     const frames: TestImage[] = Array.from({ length: 12 }, () => ({ width: W, height: H, channels: 1, dtype: 'float32' as const, data: Float32Array.from(sim.nextFrame().data) }));
     for (const v of [500, 1234.5, 65535]) frames.push({ width: W, height: H, channels: 1, dtype: 'float32', data: new Float32Array(W * H).fill(v) });
-    const tif = path.join(dir, 'constant-local.tif');
+    const tif = path.join(fx.dir, 'constant-local.tif');
     writeTiff(tif, frames);
-    const record = path.join(dir, 'constant-local.ndjson');
+    const record = path.join(fx.dir, 'constant-local.ndjson');
     const r = await runCli(['replay', tif, '--record', record, '--template-frames', '10']);
     expect(r.code, r.stderr).toBe(0);
     const lines = readRecord(record).filter((l) => l.type === 'frame' && (l.seq as number) >= 12);
@@ -351,12 +336,12 @@ describe('degenerate frames and a jump beyond maxShift', () => {
   for (const [dtype, kinds] of cases) {
     it(`${dtype}: ${kinds.join(', ')}: flagged, last good shift held, out of the template, nulls where undefined`, async () => {
       const { test, control, bad } = build(dtype, kinds);
-      const testTif = path.join(dir, `degenerate-${dtype}.tif`);
-      const controlTif = path.join(dir, `control-${dtype}.tif`);
+      const testTif = path.join(fx.dir, `degenerate-${dtype}.tif`);
+      const controlTif = path.join(fx.dir, `control-${dtype}.tif`);
       writeTiff(testTif, test);
       writeTiff(controlTif, control);
-      const testRec = path.join(dir, `degenerate-${dtype}.ndjson`);
-      const controlRec = path.join(dir, `control-${dtype}.ndjson`);
+      const testRec = path.join(fx.dir, `degenerate-${dtype}.ndjson`);
+      const controlRec = path.join(fx.dir, `control-${dtype}.ndjson`);
       const [a, b] = await Promise.all([
         runCli(['replay', testTif, '--record', testRec, ...ARGS]),
         runCli(['replay', controlTif, '--record', controlRec, ...ARGS]),

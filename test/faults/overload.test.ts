@@ -18,11 +18,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, countLines, expectValidRecord, readRecord, startCli, waitFor } from '../helpers/cli.js';
-import { tempDir } from '../helpers/imageWriters.js';
-import { TestClient } from '../helpers/server.js';
-import { bounded, killAll, rssOf, servingUrl } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { countLines, expectValidRecord, readRecord, waitFor } from '../helpers/cli.js';
+import { bounded, rssOf, servingUrl, useFaultFixtures } from './helpers.js';
 
 /**
  * docs/reliability.md: the bound for this configuration. At 1024² the template
@@ -31,19 +29,7 @@ import { bounded, killAll, rssOf, servingUrl } from './helpers.js';
  */
 const RSS_BOUND = 768 * 2 ** 20;
 
-let dir: string;
-const runs: CliRun[] = [];
-const clients: TestClient[] = [];
-beforeAll(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await killAll(runs);
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = useFaultFixtures();
 
 interface Probe {
   answered: number;
@@ -123,10 +109,9 @@ function counter(text: string, name: string): number | null {
 describe('overload: a live source at twice the pipeline capacity', () => {
   it('1024² at 80 fps for 60 s: in = processed + dropped, RSS under the bound, /healthz, /metrics and stats answer throughout', async () => {
     const N = 4800;
-    const record = path.join(dir, 'overload.ndjson');
+    const record = path.join(fx.dir, 'overload.ndjson');
     const uri = `synthetic:?width=1024&height=1024&fps=80&frames=${N}&loop=20&objects=600&seed=51`;
-    const run = startCli(['run', '--source', uri, '--record', record, '--port', '0', '--set', 'objects.quartilesEvery=1'], { timeoutMs: 400_000 });
-    runs.push(run);
+    const run = fx.start(['run', '--source', uri, '--record', record, '--port', '0', '--set', 'objects.quartilesEvery=1'], { timeoutMs: 400_000 });
     const base = await servingUrl(run);
     const pid = run.child.pid as number;
     let peak = 0;
@@ -142,8 +127,7 @@ describe('overload: a live source at twice the pipeline capacity', () => {
       scraped.push({ received, processed, dropped });
       return null;
     });
-    const watcher = new TestClient(base.replace('http', 'ws') + '/ws');
-    clients.push(watcher);
+    const watcher = fx.client(base.replace('http', 'ws') + '/ws');
     await watcher.opened;
     watcher.send({ type: 'subscribe', topics: ['stats'] });
     try {
@@ -189,11 +173,10 @@ describe('overload: a live source at twice the pipeline capacity', () => {
    */
   it('a source slower than its own fps (1024² asked at 1000 fps): the pipeline still processes frames and /healthz answers', async () => {
     const N = 600;
-    const record = path.join(dir, 'starved.ndjson');
-    const run = startCli(['run', '--source', `synthetic:?width=1024&height=1024&fps=1000&frames=${N}&seed=52`, '--record', record, '--port', '0'], {
+    const record = path.join(fx.dir, 'starved.ndjson');
+    const run = fx.start(['run', '--source', `synthetic:?width=1024&height=1024&fps=1000&frames=${N}&seed=52`, '--record', record, '--port', '0'], {
       timeoutMs: 120_000,
     });
-    runs.push(run);
     const base = await servingUrl(run);
     // The template (30 frames) must be built and frames flowing while the source still runs.
     await waitFor(() => countLines(record, 'frame') >= 40 || run.child.exitCode !== null, run, 'frame lines or the end');

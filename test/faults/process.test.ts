@@ -10,43 +10,21 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, countLines, expectValidRecord, readRecord, startCli, waitFor } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { type CliRun, countLines, expectValidRecord, readRecord, waitFor } from '../helpers/cli.js';
 import { SyntheticMicroscope } from '../../src/ingest/synthetic.js';
-import { tempDir, writeTiff } from '../helpers/imageWriters.js';
+import { writeTiff } from '../helpers/imageWriters.js';
 import { TestClient, expectConsecutive } from '../helpers/server.js';
-import { bounded, killAll, servingUrl } from './helpers.js';
+import { bounded, servingUrl, useFaultFixtures } from './helpers.js';
 
-let dir: string;
-const runs: CliRun[] = [];
-const clients: TestClient[] = [];
-beforeAll(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await killAll(runs);
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function start(args: string[]): CliRun {
-  const r = startCli(args, { timeoutMs: 120_000 });
-  runs.push(r);
-  return r;
-}
-
-function client(url: string): TestClient {
-  const c = new TestClient(url);
-  clients.push(c);
-  return c;
-}
+const fx = useFaultFixtures();
+const start = (args: string[]): CliRun => fx.start(args);
+const client = (url: string): TestClient => fx.client(url);
 
 describe('stopping a served run', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: drains, closes the record with its end line, says goodbye to clients with 1001 and a reason, exits 0`, async () => {
-      const record = path.join(dir, `stop-${signal}.ndjson`);
+      const record = path.join(fx.dir, `stop-${signal}.ndjson`);
       const run = start(['run', '--source', 'synthetic:?width=96&height=96&fps=100&objects=10&seed=41', '--port', '0', '--record', record, '--template-frames', '10']);
       const url = (await servingUrl(run)).replace('http', 'ws') + '/ws';
       const reader = client(url);
@@ -88,7 +66,7 @@ describe('stopping a served run', () => {
 
 describe('stopping a run before the template is built', () => {
   it('SIGTERM while the first frames are held for the template: they are registered and recorded, exit 0', async () => {
-    const record = path.join(dir, 'stop-early.ndjson');
+    const record = path.join(fx.dir, 'stop-early.ndjson');
     const run = start(['run', '--source', 'synthetic:?width=64&height=64&fps=20&objects=5&seed=45', '--port', '0', '--record', record]);
     const base = await servingUrl(run);
     // 30 template frames at 20 fps: stop after 8 have arrived, long before the template exists.
@@ -117,7 +95,7 @@ describe('stopping a run before the template is built', () => {
 
 describe('stopping a replay', () => {
   it('SIGTERM mid-replay: exit 0, the record holds the frames 0…k−1 and ends with its end line', async () => {
-    const movie = path.join(dir, 'stop-replay.tif');
+    const movie = path.join(fx.dir, 'stop-replay.tif');
     const sim = new SyntheticMicroscope({ width: 64, height: 64, seed: 44, objects: 5 });
     const N = 300;
     writeTiff(
@@ -125,7 +103,7 @@ describe('stopping a replay', () => {
       Array.from({ length: N }, () => ({ width: 64, height: 64, channels: 1, dtype: 'uint16' as const, data: sim.nextFrame().data })),
       { description: `ImageJ=1.53t\nimages=${N}\nframes=${N}\nfps=30\n` },
     );
-    const record = path.join(dir, 'stop-replay.ndjson');
+    const record = path.join(fx.dir, 'stop-replay.ndjson');
     const run = start(['replay', movie, '--record', record, '--speed', 'realtime', '--template-frames', '5']);
     await waitFor(() => countLines(record, 'frame') >= 30, run, '30 frame lines');
     run.child.kill('SIGTERM');
@@ -141,8 +119,8 @@ describe('stopping a replay', () => {
 
 /** A custom-feature module that kills its worker thread once, at the first frame ≥ 40. */
 function crashingModule(name: string): { module: string; marker: string } {
-  const module = path.join(dir, `${name}.mjs`);
-  const marker = path.join(dir, `${name}.crashed`);
+  const module = path.join(fx.dir, `${name}.mjs`);
+  const marker = path.join(fx.dir, `${name}.crashed`);
   fs.writeFileSync(
     module,
     `import { existsSync, writeFileSync } from 'node:fs';
@@ -162,7 +140,7 @@ describe('a pipeline worker that dies', () => {
   it('once: it is replaced, the run goes on to the end of the source, the frames it held are counted as dropped', async () => {
     const N = 200;
     const { module, marker } = crashingModule('crash-once');
-    const record = path.join(dir, 'crash-once.ndjson');
+    const record = path.join(fx.dir, 'crash-once.ndjson');
     const run = start([
       'run', '--source', `synthetic:?width=64&height=64&fps=50&frames=${N}&objects=5&seed=43`, '--port', '0', '--record', record,
       '--template-frames', '10', '--set', `objects.custom=${module}`,
@@ -185,13 +163,13 @@ describe('a pipeline worker that dies', () => {
 
   /** A module that kills every worker that reaches frame 40: the replacement dies too. */
   function alwaysCrashing(): string {
-    const module = path.join(dir, 'crash-always.mjs');
+    const module = path.join(fx.dir, 'crash-always.mjs');
     fs.writeFileSync(module, 'export function Crash(values, ctx) {\n  if (ctx.seq >= 40) process.exit(7);\n  return values.length;\n}\n');
     return module;
   }
 
   it('on every frame: after the replacements give up, the record keeps every frame before and ends with the error and the frames lost', async () => {
-    const record = path.join(dir, 'crash-always.ndjson');
+    const record = path.join(fx.dir, 'crash-always.ndjson');
     const run = start([
       'run', '--source', 'synthetic:?width=64&height=64&fps=50&frames=200&objects=5&seed=46', '--port', '0', '--record', record,
       '--template-frames', '10', '--set', `objects.custom=${alwaysCrashing()}`,
@@ -211,7 +189,7 @@ describe('a pipeline worker that dies', () => {
    * one `scopestream: …` line (the stack only with SCOPESTREAM_DEBUG=1).
    */
   it('on every frame: the command says so in one line, without a stack trace', async () => {
-    const record = path.join(dir, 'crash-always-line.ndjson');
+    const record = path.join(fx.dir, 'crash-always-line.ndjson');
     const run = start([
       'run', '--source', 'synthetic:?width=64&height=64&fps=50&frames=200&objects=5&seed=47', '--port', '0', '--record', record,
       '--template-frames', '10', '--set', `objects.custom=${alwaysCrashing()}`,

@@ -6,27 +6,14 @@
  * The process stays up, its memory stays bounded, and it stops cleanly.
  * Each refusal's exact ERR line is tested in test/ingest/rawFrameSocket.test.ts.
  */
-import * as fs from 'node:fs';
+
 import net from 'node:net';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, countLines, expectValidRecord, readRecord, startCli, waitFor } from '../helpers/cli.js';
-import { tempDir } from '../helpers/imageWriters.js';
-import { bounded, freePort, killAll, rssOf, servingUrl } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { countLines, expectValidRecord, readRecord, waitFor } from '../helpers/cli.js';
+import { bounded, freePort, rssOf, servingUrl, useFaultFixtures } from './helpers.js';
 
-let dir: string;
-const runs: CliRun[] = [];
-const sockets: net.Socket[] = [];
-beforeAll(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  await killAll(runs);
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fx = useFaultFixtures();
 
 /** docs/ingest-tcp.md: the 40-byte header, field by field. */
 function header(width: number, height: number, payload: number | bigint, t = NaN): Buffer {
@@ -50,7 +37,7 @@ interface Conn {
 
 function connect(port: number): Promise<Conn> {
   const socket = net.connect(port, '127.0.0.1');
-  sockets.push(socket);
+  fx.afterEach(() => socket.destroy());
   socket.on('error', () => undefined);
   let text = '';
   socket.setEncoding('utf8');
@@ -80,12 +67,11 @@ function pixels(k: number): Buffer {
 describe('tcp:// in a running scopestream under abuse', () => {
   it('200 connections at once (silent, then garbage), a huge header, a partial frame: all refused or timed out; then every frame of a valid sender is recorded', async () => {
     const port = await freePort();
-    const record = path.join(dir, 'tcp.ndjson');
+    const record = path.join(fx.dir, 'tcp.ndjson');
     const uri = `tcp://127.0.0.1:${port}?width=64&height=64&dtype=uint16`;
-    const run = startCli(['run', '--source', uri, '--record', record, '--port', '0', '--template-frames', '5', '--set', 'tcp.timeout=0.5'], {
+    const run = fx.start(['run', '--source', uri, '--record', record, '--port', '0', '--template-frames', '5', '--set', 'tcp.timeout=0.5'], {
       timeoutMs: 120_000,
     });
-    runs.push(run);
     const base = await servingUrl(run);
     const pid = run.child.pid as number;
     const rss0 = rssOf(pid) as number;

@@ -7,37 +7,17 @@
  * gives the same write back-pressure as a slow device. The full disk is
  * /dev/full, where every write fails with ENOSPC.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SyntheticMicroscope } from '../../src/ingest/synthetic.js';
-import { type CliRun, expectValidRecord, readRecord, startCli, waitFor } from '../helpers/cli.js';
-import { tempDir, writeTiff } from '../helpers/imageWriters.js';
-import { TestClient, until } from '../helpers/server.js';
-import { bounded, killAll, servingUrl } from './helpers.js';
+import { type CliRun, expectValidRecord, readRecord, waitFor } from '../helpers/cli.js';
+import { writeTiff } from '../helpers/imageWriters.js';
+import { until } from '../helpers/server.js';
+import { bounded, servingUrl, useFaultFixtures } from './helpers.js';
 
-let dir: string;
-const runs: CliRun[] = [];
-const readers: ChildProcess[] = [];
-const clients: TestClient[] = [];
-beforeAll(() => {
-  dir = tempDir();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.socket.terminate();
-  await killAll(runs);
-  for (const r of readers.splice(0)) r.kill('SIGKILL');
-});
-afterAll(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function start(args: string[]): CliRun {
-  const r = startCli(args, { timeoutMs: 120_000 });
-  runs.push(r);
-  return r;
-}
+const fx = useFaultFixtures();
+const start = (args: string[]): CliRun => fx.start(args);
 
 /**
  * A named pipe at `fifo` whose reader copies it to `copy` at about
@@ -59,7 +39,7 @@ function slowDisk(fifo: string, copy: string, bytesPerSecond: number): Promise<v
     'dst.close()',
   ].join('\n');
   const reader = spawn('python3', ['-c', script, fifo, copy], { stdio: 'ignore' });
-  readers.push(reader);
+  fx.afterEach(() => reader.kill('SIGKILL'));
   return new Promise((resolve, reject) => {
     reader.once('error', reject);
     reader.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`slow-disk reader exited with ${code}`))));
@@ -88,15 +68,15 @@ const BACKLOG = 65536;
 
 describe('a disk slower than the pipeline', () => {
   it('replay: the pipeline waits for the disk (the source is not read on); the record is complete; the lines waiting stay bounded', async () => {
-    const movie = path.join(dir, 'movie.tif');
+    const movie = path.join(fx.dir, 'movie.tif');
     const sim = new SyntheticMicroscope({ width: 96, height: 96, objects: 12, seed: 5 });
     writeTiff(
       movie,
       Array.from({ length: 240 }, () => ({ width: 96, height: 96, channels: 1, dtype: 'uint16' as const, data: sim.nextFrame().data })),
       { description: 'ImageJ=1.53t\nimages=240\nframes=240\nfps=30\n' },
     );
-    const fifo = path.join(dir, 'replay.fifo');
-    const copy = path.join(dir, 'replay.ndjson');
+    const fifo = path.join(fx.dir, 'replay.fifo');
+    const copy = path.join(fx.dir, 'replay.ndjson');
     // ≈ 240 frames × ≈ 4 KB of lines at 256 KB/s: about 4 s of disk against well under 1 s of pipeline.
     const copied = slowDisk(fifo, copy, 256 * 1024);
     const run = start(['replay', movie, '--serve', '--port', '0', '--record', fifo, '--template-frames', '10', '--set', `record.maxBacklogBytes=${BACKLOG}`]);
@@ -119,8 +99,8 @@ describe('a disk slower than the pipeline', () => {
   });
 
   it('live: frames wait in the live queue and the oldest are dropped and counted; every processed frame is recorded', async () => {
-    const fifo = path.join(dir, 'live.fifo');
-    const copy = path.join(dir, 'live.ndjson');
+    const fifo = path.join(fx.dir, 'live.fifo');
+    const copy = path.join(fx.dir, 'live.ndjson');
     // The simulator makes ≈ 300 frames/s of ≈ 4 KB of lines each (≈ 1.2 MB/s) into a 128 KB/s disk.
     const copied = slowDisk(fifo, copy, 128 * 1024);
     const run = start([
@@ -177,8 +157,7 @@ describe('a disk that takes nothing more', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^scopestream_record_failed 1$/m);
     // Frames still reach subscribers after the failure.
-    const ws = new TestClient(base.replace('http', 'ws') + '/ws');
-    clients.push(ws);
+    const ws = fx.client(base.replace('http', 'ws') + '/ws');
     await ws.opened;
     ws.send({ type: 'subscribe', topics: ['frame'] });
     await until(() => ws.topic('frame').length >= 20, '20 frames after the record failed');
