@@ -8,7 +8,7 @@
 // Layout, fixed by init(): [image f64 W·H][result f64 W·H][line f64 W + 2R]
 // [taps f64 R + 1][tap offsets i32 2R + 2][mask u8 W·H][row starts i32 H + 1]
 // [runs i32 pairs ⌈W/2⌉·H], then, from histogramLayout(bins), [counts i32 bins]
-// [edges f64 bins + 1][4 partial counts i32 4·bins]. TypeScript writes the
+// [edges f64 bins + 1]. TypeScript writes the
 // image (as float64) and the taps w[0…R]; blur() writes the result.
 //
 // Otsu's threshold of the smoothed image is the reference's
@@ -35,7 +35,6 @@ let runsP: usize = 0;
 let endP: usize = 0;
 let countsP: usize = 0;
 let edgesP: usize = 0;
-let subcountsP: usize = 0;
 let minV: f64 = 0;
 let maxV: f64 = 0;
 
@@ -63,8 +62,7 @@ export function init(w: i32, h: i32, r: i32): i32 {
 export function histogramLayout(bins: i32): i32 {
   countsP = endP;
   edgesP = align64(countsP + <usize>bins * 4);
-  subcountsP = align64(edgesP + <usize>(bins + 1) * 8);
-  return reserve(subcountsP + <usize>bins * 16);
+  return reserve(edgesP + <usize>(bins + 1) * 8);
 }
 
 export function maskPtr(): usize {
@@ -261,48 +259,20 @@ export function maxValue(): f64 {
 /**
  * np.histogram's bins of the image over [first, …] (histogramUniform in
  * src/kernels/threshold.ts): k = ⌊(v − first)·norm⌋, then moved by one where
- * the edges (written by TypeScript) say so. Four tables, one per pixel of each
- * group of four, added at the end: a smooth image puts long stretches of
- * pixels into the same bin, and a single table would make each increment wait
- * for the previous one's store.
+ * the edges (written by TypeScript) say so.
  */
 export function histogram(first: f64, norm: f64, bins: i32): void {
-  const tableBytes = <usize>bins * 4;
-  memory.fill(subcountsP, 0, 4 * tableBytes);
+  memory.fill(countsP, 0, <usize>bins * 4);
   const n = W * H;
-  const n4 = n & ~3;
-  let i = 0;
-  for (; i < n4; i += 4) {
-    const p = resultP + (<usize>i << 3);
-    count(subcountsP, binOf(load<f64>(p), first, norm, bins));
-    count(subcountsP + tableBytes, binOf(load<f64>(p, 8), first, norm, bins));
-    count(subcountsP + 2 * tableBytes, binOf(load<f64>(p, 16), first, norm, bins));
-    count(subcountsP + 3 * tableBytes, binOf(load<f64>(p, 24), first, norm, bins));
+  for (let i = 0; i < n; i++) {
+    const v = load<f64>(resultP + (<usize>i << 3));
+    let k = <i32>((v - first) * norm);
+    if (k == bins) k--;
+    if (v < load<f64>(edgesP + (<usize>k << 3))) k--;
+    else if (k != bins - 1 && v >= load<f64>(edgesP + (<usize>(k + 1) << 3))) k++;
+    const c = countsP + (<usize>k << 2);
+    store<i32>(c, load<i32>(c) + 1);
   }
-  for (; i < n; i++) count(subcountsP, binOf(load<f64>(resultP + (<usize>i << 3)), first, norm, bins));
-  for (let k = 0; k < bins; k++) {
-    const o = <usize>k << 2;
-    const p = subcountsP + o;
-    const c = load<i32>(p) + load<i32>(p + tableBytes) + load<i32>(p + 2 * tableBytes) + load<i32>(p + 3 * tableBytes);
-    store<i32>(countsP + o, c);
-  }
-}
-
-// @ts-ignore: decorator
-@inline
-function binOf(v: f64, first: f64, norm: f64, bins: i32): i32 {
-  let k = <i32>((v - first) * norm);
-  if (k == bins) k--;
-  if (v < load<f64>(edgesP + (<usize>k << 3))) k--;
-  else if (k != bins - 1 && v >= load<f64>(edgesP + (<usize>(k + 1) << 3))) k++;
-  return k;
-}
-
-// @ts-ignore: decorator
-@inline
-function count(table: usize, k: i32): void {
-  const c = table + (<usize>k << 2);
-  store<i32>(c, load<i32>(c) + 1);
 }
 
 /** mask = image > threshold, one byte per pixel. */
