@@ -5,6 +5,7 @@ import { openSource } from '../ingest/open.js';
 import { Hub } from '../stream/hub.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
 import { startService } from '../stream/service.js';
+import { loadUws } from '../stream/uwsServer.js';
 import { machine } from './bench.js';
 
 /**
@@ -18,7 +19,9 @@ import { machine } from './bench.js';
  * - stream_fanout: 1,000 small messages/s to 200 clients; reports per-client
  *   delivery rates (min, median) over the steady seconds.
  *
- * Engines: `ws`; `uws` only when the uWebSockets.js package can be loaded.
+ * Engines: `ws`, and `uws` when the uWebSockets.js package loads (its native
+ * build; SCOPESTREAM_BENCH_ENGINES=ws|uws|ws,uws chooses). One JSON line per
+ * case and engine.
  */
 const CLIENTS_JS = fileURLToPath(new URL('./benchClients.js', import.meta.url));
 
@@ -174,13 +177,16 @@ async function streamFanout(engine: string): Promise<Record<string, unknown>> {
 
 export async function runStreamBench(json: boolean): Promise<number> {
   const m = machine();
-  const engines = ['ws'];
-  try {
-    // @ts-expect-error: optional, not on npm (distributed from GitHub); loaded only if installed.
-    await import('uWebSockets.js');
-    engines.push('uws');
-  } catch {
-    process.stderr.write('bench:stream: uWebSockets.js is not installed; measuring the ws engine only\n');
+  // SCOPESTREAM_BENCH_ENGINES=uws measures one engine (repeated runs); by default every engine that loads.
+  const wanted = (process.env.SCOPESTREAM_BENCH_ENGINES ?? 'ws,uws').split(',');
+  const engines: string[] = wanted.filter((e) => e === 'ws');
+  if (wanted.includes('uws')) {
+    try {
+      await loadUws();
+      engines.push('uws');
+    } catch (e) {
+      process.stderr.write(`bench:stream: ${(e as Error).message}; not measuring the uws engine\n`);
+    }
   }
   for (const engine of engines) {
     for (const run of [streamPipeline, streamFanout]) {

@@ -1,71 +1,52 @@
-import { timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Config } from '../config/schema.js';
-import { InputError } from '../errors.js';
-import type { Metrics } from './metrics.js';
-import type { Subscribers } from './subscribers.js';
+import { type Answer, answerRequest, cannotListen, checkExposure, type RequestHead, refuseUpgrade, type ServerParts, serverUrl, statusLine } from './http.js';
+import { loadUws, UwsServer } from './uwsServer.js';
+
+export { checkExposure, type HttpApi, type ServerParts } from './http.js';
 
 /**
- * The HTTP server of `run` and `replay --serve` (docs/protocol.md): the
- * dashboard's files, `/ws` (WebSocket engine `ws`), `/metrics`, `/healthz`
- * and the small JSON API. Authentication and the Origin check happen here,
- * before any data or upgrade; the protocol itself is Subscribers'.
+ * The HTTP/WebSocket server of `run` and `replay --serve` (docs/protocol.md),
+ * whichever engine carries it: `ws` (WsServer, below) or `uws`
+ * (uWebSockets.js, uwsServer.ts). The routes and checks are http.ts's, the
+ * protocol is Subscribers'; an engine only moves bytes.
  */
-export interface HttpApi {
-  status(): unknown;
-  config(): unknown;
-  labels(): unknown | null;
-  healthy(): boolean;
+export interface StreamServer {
+  readonly engine: 'ws' | 'uws';
+  /** The port listened on (the last one, after stopListening). */
+  readonly port: number;
+  readonly url: string;
+  /** Starts listening (again after `stopListening`; pass the old port to keep it when it was chosen by the OS). */
+  listen(port?: number): Promise<void>;
+  /** Closes the listener and every connection with close code 1012; the rings stay (clients resume). */
+  stopListening(reason?: string): Promise<void>;
+  /** Closes every connection with close code 1001 and the listener; the process can then exit. */
+  close(reason?: string): Promise<void>;
 }
 
-export interface ServerParts {
-  options: Config['server'];
-  subscribers: Subscribers;
-  metrics: Metrics;
-  api: HttpApi;
+export async function startServer(parts: ServerParts): Promise<StreamServer> {
+  checkExposure(parts.options);
+  const server: StreamServer = parts.options.wsEngine === 'uws' ? new UwsServer(parts, await loadUws()) : new WsServer(parts);
+  await server.listen();
+  return server;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/;
-
-/** Refuses a configuration that would expose the feed without a token. */
-export function checkExposure(o: Config['server']): void {
-  if (!LOOPBACK.test(o.host) && o.token === null && !o.insecure) {
-    throw new InputError(
-      `option server.host: ${o.host} is reachable from other machines; give a token (--token or server.token) or --insecure to serve it without one`,
-    );
-  }
+function readHead(req: IncomingMessage): RequestHead {
+  return { method: req.method ?? 'GET', target: req.url ?? '/', host: req.headers.host, origin: req.headers.origin, authorization: req.headers.authorization };
 }
 
-// The built dashboard: dist/dashboard beside dist/stream (under vitest, this file is the source).
-const DASHBOARD_DIR = fileURLToPath(
-  import.meta.url.endsWith('.ts') ? new URL('../../dist/dashboard/', import.meta.url) : new URL('../dashboard/', import.meta.url),
-);
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.map': 'application/json',
-  '.json': 'application/json',
-};
-
-export class StreamServer {
+/** The `ws` engine: node:http for HTTP, the ws package for upgrades and reading, our own framing for sending. */
+class WsServer implements StreamServer {
+  readonly engine = 'ws';
+  private readonly http: Server = createServer();
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<Socket>();
   private heartbeat: NodeJS.Timeout | null = null;
+  private lastPort = 0;
 
-  private constructor(
-    private readonly http: Server,
-    private readonly parts: ServerParts,
-  ) {
+  constructor(private readonly parts: ServerParts) {
+    const http = this.http;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: parts.options.maxClientMessageBytes, perMessageDeflate: false });
     http.on('request', (req, res) => void this.onRequest(req, res));
     http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
@@ -75,21 +56,12 @@ export class StreamServer {
     });
   }
 
-  static async start(parts: ServerParts): Promise<StreamServer> {
-    checkExposure(parts.options);
-    if (parts.options.wsEngine === 'uws') await refuseUws();
-    const server = new StreamServer(createServer(), parts);
-    await server.listen();
-    return server;
-  }
-
   get port(): number {
-    return (this.http.address() as AddressInfo).port;
+    return (this.http.address() as AddressInfo | null)?.port ?? this.lastPort;
   }
 
   get url(): string {
-    const host = this.parts.options.host.includes(':') ? `[${this.parts.options.host}]` : this.parts.options.host;
-    return `http://${host}:${this.port}/`;
+    return serverUrl(this.parts.options.host, this.port);
   }
 
   /** Starts listening (again after `stopListening`; pass the old port to keep it when it was chosen by the OS). */
@@ -98,11 +70,11 @@ export class StreamServer {
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         this.http.off('listening', onListening);
-        const why = e.code === 'EADDRINUSE' ? 'the address is in use' : e.code === 'EACCES' ? 'permission denied' : e.message;
-        reject(new InputError(`server ${o.host}:${port}: cannot listen (${why})`));
+        reject(cannotListen(o.host, port, e.code, e.message));
       };
       const onListening = (): void => {
         this.http.off('error', onError);
+        this.lastPort = this.port;
         resolve();
       };
       this.http.once('error', onError);
@@ -136,61 +108,22 @@ export class StreamServer {
     if (this.http.listening) await this.stopListening(reason);
   }
 
-  private authorized(req: IncomingMessage, url: URL): boolean {
-    const token = this.parts.options.token;
-    if (token === null) return true;
-    const auth = req.headers.authorization;
-    const given = url.searchParams.get('token') ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : null);
-    return given !== null && sameSecret(given, token);
-  }
-
-  /**
-   * Without a token the server is reachable only on loopback, but a page on
-   * another site could still reach it through a DNS name that resolves to
-   * 127.0.0.1 (DNS rebinding): then Origin and Host agree with each other,
-   * not with us. Requests must name loopback or the configured host.
-   */
-  private knownHost(req: IncomingMessage): boolean {
-    if (this.parts.options.token !== null) return true;
-    const host = req.headers.host;
-    if (host === undefined) return true;
-    let name: string;
-    try {
-      name = new URL(`http://${host}`).hostname.replace(/^\[|\]$/g, '');
-    } catch {
-      return false;
-    }
-    return LOOPBACK.test(name) || name === this.parts.options.host;
-  }
-
-  /** A browser's upgrade must come from a page of this server. */
-  private sameOrigin(req: IncomingMessage): boolean {
-    const origin = req.headers.origin;
-    if (origin === undefined) return true;
-    try {
-      return new URL(origin).host === req.headers.host;
-    } catch {
-      return false;
-    }
-  }
-
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Node removes its own error handler from an upgraded socket: a client that resets the connection
     // before reading our refusal must not crash the process.
     socket.on('error', () => socket.destroy());
-    const refuse = (status: string, why: string): void => {
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(why)}\r\nConnection: close\r\n\r\n${why}`);
-    };
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://x');
-    } catch {
-      return refuse('400 Bad Request', 'malformed request target\n');
+    const h = req.headers;
+    const refusal = refuseUpgrade(this.parts.options, {
+      ...readHead(req),
+      upgrade: h.upgrade,
+      key: h['sec-websocket-key'],
+      version: h['sec-websocket-version'] as string | undefined,
+    });
+    if (refusal !== null) {
+      const head = Object.entries({ 'Content-Type': refusal.type, 'Content-Length': String(Buffer.byteLength(refusal.body)), ...refusal.headers, Connection: 'close' });
+      socket.end(`HTTP/1.1 ${statusLine(refusal.status)}\r\n${head.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${refusal.body}`);
+      return;
     }
-    if (url.pathname !== '/ws') return refuse('404 Not Found', 'WebSocket endpoint is /ws\n');
-    if (!this.knownHost(req)) return refuse('403 Forbidden', 'unknown host\n');
-    if (!this.authorized(req, url)) return refuse('401 Unauthorized', 'token required\n');
-    if (!this.sameOrigin(req)) return refuse('403 Forbidden', 'foreign origin\n');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket));
   }
 
@@ -255,72 +188,11 @@ export class StreamServer {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const url = new URL(req.url ?? '/', 'http://x');
-      const path = url.pathname;
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET and HEAD\n', { Allow: 'GET, HEAD' });
-      if (path === '/healthz') {
-        const ok = this.parts.api.healthy();
-        return sendJson(res, ok ? 200 : 503, { ok });
-      }
-      const guarded = path === '/metrics' || path === '/ws' || path.startsWith('/api/');
-      if (guarded && !this.knownHost(req)) return send(res, 403, 'text/plain', 'unknown host\n');
-      if (guarded && !this.authorized(req, url)) return send(res, 401, 'text/plain', 'token required\n', { 'WWW-Authenticate': 'Bearer' });
-      switch (path) {
-        case '/metrics':
-          return send(res, 200, this.parts.metrics.contentType, await this.parts.metrics.text());
-        case '/api/status':
-          return sendJson(res, 200, this.parts.api.status());
-        case '/api/config':
-          return sendJson(res, 200, this.parts.api.config());
-        case '/api/labels': {
-          const l = this.parts.api.labels();
-          return l === null ? sendJson(res, 404, { error: 'no segmentation yet' }) : sendJson(res, 200, l);
-        }
-        case '/ws':
-          return send(res, 426, 'text/plain', 'this endpoint takes WebSocket upgrades\n');
-      }
-      if (path.startsWith('/api/')) return sendJson(res, 404, { error: `unknown endpoint ${path}` });
-      return await this.serveStatic(path, res);
-    } catch (e) {
-      if (!res.headersSent) send(res, 500, 'text/plain', `internal error: ${(e as Error).message}\n`);
-      else res.destroy();
-    }
+    const a = await answerRequest(this.parts, readHead(req));
+    // A client gone while the answer was made: nothing to write to.
+    if (res.destroyed) return;
+    send(res, a);
   }
-
-  private async serveStatic(path: string, res: ServerResponse): Promise<void> {
-    const rel = path === '/' ? 'index.html' : decodeURIComponent(path.slice(1));
-    const file = normalize(join(DASHBOARD_DIR, rel));
-    if (!file.startsWith(DASHBOARD_DIR.endsWith(sep) ? DASHBOARD_DIR : DASHBOARD_DIR + sep)) return send(res, 404, 'text/plain', 'not found\n');
-    let body: Buffer;
-    try {
-      body = await readFile(file);
-    } catch {
-      if (rel === 'index.html') return send(res, 503, 'text/plain', `the dashboard is not built (${DASHBOARD_DIR}); run npm run build\n`);
-      return send(res, 404, 'text/plain', 'not found\n');
-    }
-    send(res, 200, CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', body, { 'Cache-Control': 'no-cache' });
-  }
-}
-
-/**
- * uWebSockets.js is distributed from GitHub, not npm, so it could not be
- * installed or tested here and no adapter exists yet (docs/protocol.md).
- * Asking for it says so rather than silently serving with ws.
- */
-async function refuseUws(): Promise<never> {
-  let loaded = true;
-  try {
-    // @ts-expect-error: optional, not on npm; never a dependency.
-    await import('uWebSockets.js');
-  } catch {
-    loaded = false;
-  }
-  throw new InputError(
-    loaded
-      ? 'option server.wsEngine: uws is installed, but this version has no uWebSockets.js adapter; use ws'
-      : 'option server.wsEngine: uws needs the uWebSockets.js package, which cannot be loaded (it is distributed from GitHub, not npm); use ws',
-  );
 }
 
 // Framed messages of the current tick: a message goes to all its subscribers in the tick it is
@@ -360,18 +232,7 @@ export function framedOf(payload: Buffer, binary: boolean): Buffer {
   return f;
 }
 
-/** Token comparison in constant time (no timing hint of how much of a guess was right). */
-function sameSecret(given: string, token: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, 'application/json', JSON.stringify(value));
+function send(res: ServerResponse, a: Answer): void {
+  res.writeHead(a.status, { 'Content-Type': a.type, 'Content-Length': Buffer.byteLength(a.body), ...a.headers });
+  res.end(res.req.method === 'HEAD' ? undefined : a.body);
 }

@@ -4,7 +4,7 @@ import type { Hub, Message, Topic } from './hub.js';
 import { Metrics } from './metrics.js';
 import type { Recorder } from './recorder.js';
 import type { PipelineControl, PipelineCounters, PipelineOptions } from './pipeline.js';
-import { StreamServer } from './server.js';
+import { startServer, type StreamServer } from './server.js';
 import { StatsBuilder, TimingWindow } from './stats.js';
 import { Subscribers } from './subscribers.js';
 
@@ -45,7 +45,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
   let failed: string | null = null;
   const started = performance.now();
 
-  const server = await StreamServer.start({
+  const server = await startServer({
     options: o,
     subscribers,
     metrics,
@@ -61,6 +61,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
         dtype: info?.dtype ?? null,
         live: info?.live ?? null,
         backend: control?.backend ?? null,
+        engine: o.wsEngine,
         uptimeS: Math.round((performance.now() - started) / 100) / 10,
         counters: { ...counters },
         latencyMs: { p50: timing.latencyQuantile(0.5), p99: timing.latencyQuantile(0.99) },

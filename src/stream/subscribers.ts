@@ -10,7 +10,7 @@ import { type LogEntry, TopicLog } from './topicLog.js';
  * engine that carries the bytes: topic logs (rings) for resume, per-client
  * subscriptions, catch-up from the rings, per-client backpressure with
  * `dropped` notices, and client-message validation. An engine (src/stream/
- * server.ts for `ws`, src/stream/uwsEngine.ts) hands it sockets and messages.
+ * server.ts for `ws`, src/stream/uwsServer.ts for `uws`) hands it sockets and messages.
  */
 export interface ClientSocket {
   /** Bytes queued for this client and not yet written to the network. */

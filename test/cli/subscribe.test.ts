@@ -1,15 +1,16 @@
 /**
  * `scopestream subscribe` as a user runs it (the built CLI, a child process)
- * against a served pipeline in this process: NDJSON across a restart of the
+ * against a served pipeline in this process (each engine that loads): NDJSON across a restart of the
  * server's listener with no gap, CSV rows per object per frame, the token, and
  * SIGINT flushing the output and exiting 0.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli.js';
-import { type Served, startServed, until } from '../helpers/server.js';
+import type { Config } from '../../src/config/schema.js';
+import { type Served, describeEngines, startServed, until } from '../helpers/server.js';
 
 let dir: string;
 let served: Served | null = null;
@@ -31,10 +32,12 @@ const lines = (file: string): Record<string, unknown>[] =>
         .map((l) => JSON.parse(l) as Record<string, unknown>)
     : [];
 
-describe('scopestream subscribe', () => {
+describeEngines('scopestream subscribe', (engine) => {
+  const serve = (uri: string, edit?: (c: Config) => void): Promise<Served> => startServed(uri, edit, engine);
+
   it('logs NDJSON and loses nothing across a restart of the server within the buffer; SIGINT exits 0', async () => {
-    served = await startServed('synthetic:?width=96&height=96&fps=60&objects=8&seed=21');
-    const out = path.join(dir, 'log.ndjson');
+    served = await serve('synthetic:?width=96&height=96&fps=60&objects=8&seed=21');
+    const out = path.join(dir, `${engine}-log.ndjson`);
     const sub = startCli(['subscribe', served.ws, '--topics', 'frame,objects', '--out', out], { timeoutMs: 90_000 });
     await until(() => lines(out).filter((m) => m.topic === 'frame').length >= 40, 'the subscriber to log 40 frames', 60_000);
     const port = served.service.server.port;
@@ -59,8 +62,8 @@ describe('scopestream subscribe', () => {
   });
 
   it('writes CSV: a header, then one row per object per frame with seq, t and id', async () => {
-    served = await startServed('synthetic:?width=96&height=96&fps=60&objects=8&seed=22', (c) => (c.server.token = 'tok'));
-    const out = path.join(dir, 'objects.csv');
+    served = await serve('synthetic:?width=96&height=96&fps=60&objects=8&seed=22', (c) => (c.server.token = 'tok'));
+    const out = path.join(dir, `${engine}-objects.csv`);
     const sub = startCli(['subscribe', served.ws, '--format', 'csv', '--out', out, '--token', 'tok'], { timeoutMs: 90_000 });
     const rows = (): string[] => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8').split('\n').filter((l) => l !== '') : []);
     await until(() => rows().length > 100, 'CSV rows', 60_000);
@@ -87,11 +90,11 @@ describe('scopestream subscribe', () => {
   });
 
   it('a wrong token is a clear one-line error, exit 2', async () => {
-    served = await startServed('synthetic:?width=64&height=64&fps=30&seed=23', (c) => {
+    served = await serve('synthetic:?width=64&height=64&fps=30&seed=23', (c) => {
       c.server.token = 'right';
       c.objects.mode = 'none';
     });
-    const r = await startCli(['subscribe', served.ws, '--token', 'wrong', '--out', path.join(dir, 'x.ndjson')], { timeoutMs: 30_000 }).done;
+    const r = await startCli(['subscribe', served.ws, '--token', 'wrong', '--out', path.join(dir, `${engine}-x.ndjson`)], { timeoutMs: 30_000 }).done;
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/answered 401 \(a token is required: --token\)/);
   });

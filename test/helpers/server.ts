@@ -2,14 +2,43 @@
  * A served pipeline in this process (synthetic source → worker → hub →
  * server on a loopback port chosen by the OS) and WebSocket clients that
  * record what they receive. Everything is real: the worker thread, the
- * sockets, the `ws` engine.
+ * sockets, the engine (`ws`, or `uws` when uWebSockets.js loads).
  */
 import WebSocket from 'ws';
+import { describe } from 'vitest';
 import { defaultConfig, type Config } from '../../src/config/schema.js';
 import { openSource } from '../../src/ingest/open.js';
 import { Hub } from '../../src/stream/hub.js';
 import { newCounters, type PipelineCounters, type PipelineSummary, runPipeline } from '../../src/stream/pipeline.js';
 import { type Service, startService } from '../../src/stream/service.js';
+import { loadUws } from '../../src/stream/uwsServer.js';
+
+export type Engine = 'ws' | 'uws';
+
+/** Why uWebSockets.js cannot serve here, or null when it loads (its native build). */
+export const UWS_PROBLEM: string | null = await loadUws().then(
+  () => null,
+  (e: Error) => e.message,
+);
+
+let noticeGiven = false;
+
+/**
+ * The integration tests run against every engine that loads: `describe`
+ * once per engine. Without uWebSockets.js the uws cases are skipped with a
+ * notice, except under CI (CI=true), where they run and fail: CI must test
+ * both engines.
+ */
+export function describeEngines(name: string, body: (engine: Engine) => void): void {
+  for (const engine of ['ws', 'uws'] as const) {
+    const skip = engine === 'uws' && UWS_PROBLEM !== null && process.env.CI !== 'true';
+    if (skip && !noticeGiven) {
+      noticeGiven = true;
+      process.stderr.write(`uws engine cases skipped: ${UWS_PROBLEM}\n`);
+    }
+    (skip ? describe.skip : describe)(`${name} [${engine}]`, () => body(engine));
+  }
+}
 
 export interface Served {
   config: Config;
@@ -25,10 +54,22 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-export async function startServed(uri: string, edit: (c: Config) => void = () => undefined): Promise<Served> {
+/**
+ * The close code a client sees after sending a message over
+ * server.maxClientMessageBytes. `ws` answers with a close frame, 1009.
+ * uWebSockets.js refuses the frame from its header by cutting the TCP
+ * connection without a close frame: the client sees 1006 (abnormal closure),
+ * and uWS offers no hook to send one first (docs/protocol.md, engines).
+ */
+export function tooBigCloseCode(engine: Engine): number {
+  return engine === 'ws' ? 1009 : 1006;
+}
+
+export async function startServed(uri: string, edit: (c: Config) => void = () => undefined, engine: Engine = 'ws'): Promise<Served> {
   const config = defaultConfig();
   config.source = uri;
   config.server.port = 0;
+  config.server.wsEngine = engine;
   edit(config);
   const hub = new Hub();
   const counters = newCounters();
