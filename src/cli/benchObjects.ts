@@ -13,7 +13,7 @@ import { SyntheticMicroscope, parseSyntheticUri } from '../ingest/synthetic.js';
 import type { Frame } from '../ingest/frame.js';
 import { motionOptions } from '../stream/pipeline.js';
 import type { Backend } from '../stream/backend.js';
-import { type KernelName, loadKernelModuleSync } from '../stream/wasmModule.js';
+import { loadKernelModuleSync } from '../stream/wasmModule.js';
 import type { WasmSource } from '../kernels/wasmInstance.js';
 
 /**
@@ -87,7 +87,8 @@ export function benchObjects(
   const planes = reg.slice(-8);
 
   const blurKernel = objectKernel(backend, 'blur');
-  const oo = { ...defaultObjectsOptions(), blurKernel };
+  const quantilesKernel = objectKernel(backend, 'quantiles');
+  const oo = { ...defaultObjectsOptions(), blurKernel, quantilesKernel };
   const segmenter = new Segmenter(w, h, blurKernel);
   const labels = new Int32Array(n);
   segmenter.segment(tpl, oo.segment, labels);
@@ -99,15 +100,30 @@ export function benchObjects(
 
   const plain = new IntensityFeatures(index, { quartiles: false });
   line('intensity', time(runs, (i) => plain.compute(planes[i % 8][0])));
-  const withQ = new IntensityFeatures(index, { quartiles: true });
-  line('intensity_quartiles', time(runs, (i) => withQ.compute(planes[i % 8][0])));
+  // With the wasm backend the quantiles are computed by the `quantiles` kernel (as in the pipeline);
+  // the `_ts` cases time the TypeScript path (the reference) on the same objects.
+  const variants: [string, WasmSource | undefined][] = [['', quantilesKernel]];
+  if (quantilesKernel !== undefined) variants.push(['_ts', undefined]);
+  for (const [suffix, kernel] of variants) {
+    const withQ = new IntensityFeatures(index, { quartiles: true, kernel });
+    line(`intensity_quartiles${suffix}`, time(runs, (i) => withQ.compute(planes[i % 8][0])));
+  }
   // Controlled counts: 200 discs (radius 7 ≈ 150 px, radius 11 ≈ 370 px) on the same planes.
   for (const r of [7, 11]) {
     const discs = discLabels(w, h, nObjects, r);
     const di = buildObjectIndex(discs, w, h);
-    const f = new IntensityFeatures(di, { quartiles: true });
-    const s = time(runs, (i) => f.compute(planes[i % 8][0]));
-    print({ case: `intensity_quartiles_disc${r}`, size, objects: di.count, mean_px: Math.round(di.pixels.length / Math.max(1, di.count)), ...stats(s), target_ms: target('intensity_quartiles') });
+    for (const [suffix, kernel] of variants) {
+      const f = new IntensityFeatures(di, { quartiles: true, kernel });
+      const s = time(runs, (i) => f.compute(planes[i % 8][0]));
+      print({
+        case: `intensity_quartiles_disc${r}${suffix}`,
+        size,
+        objects: di.count,
+        mean_px: Math.round(di.pixels.length / Math.max(1, di.count)),
+        ...stats(s),
+        target_ms: target('intensity_quartiles'),
+      });
+    }
   }
   const coloc = new ColocalizationFeatures(index, { thresholdFraction: 0.15, rwc: false });
   line('colocalization', time(runs, (i) => coloc.compute(planes[i % 8][0], planes[i % 8][1])));
@@ -148,13 +164,9 @@ export function benchObjects(
   mc.dispose();
 }
 
-/**
- * A kernel of the objects stage with the WebAssembly backend (`localcorr`,
- * `blur`). `KernelName` (src/stream/wasmModule.ts) does not list them yet;
- * the loader only needs the file name, dist/kernels/<name>.wasm.
- */
-function objectKernel(backend: Backend, name: 'localcorr' | 'blur'): WasmSource | undefined {
-  return backend.name === 'wasm' ? loadKernelModuleSync(name as KernelName) : undefined;
+/** A kernel of the objects stage with the WebAssembly backend (as Backend.objectKernels). */
+function objectKernel(backend: Backend, name: 'localcorr' | 'blur' | 'quantiles'): WasmSource | undefined {
+  return backend.name === 'wasm' ? loadKernelModuleSync(name) : undefined;
 }
 
 /** Up to `count` discs of radius r on a grid (labels 1 … count), for a controlled object count and size. */

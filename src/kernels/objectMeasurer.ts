@@ -30,6 +30,8 @@ export interface ObjectsOptions {
   custom?: Record<string, CustomFeature> | null;
   /** The compiled `blur` WebAssembly module for the segmentation's smoothing (bit-identical; see Segmenter). */
   blurKernel?: WasmSource;
+  /** The compiled `quantiles` WebAssembly module for median, quartiles and MAD (the same numbers; see IntensityFeatures). */
+  quantilesKernel?: WasmSource;
 }
 
 export interface Segmentation {
@@ -108,7 +110,7 @@ export class ObjectMeasurer {
       this.nextFreeId = m.nextFreeId;
     }
     this.index = index;
-    const intensity = new IntensityFeatures(index, { quartiles: this.opts.quartilesEvery > 0 });
+    const intensity = new IntensityFeatures(index, { quartiles: this.opts.quartilesEvery > 0, kernel: this.opts.quantilesKernel });
     this.intensity = intensity;
     const base = new Set(IntensityFeatures.names(false));
     this.withoutQuartiles = Object.fromEntries(Object.entries(intensity.columns).filter(([name]) => base.has(name)));

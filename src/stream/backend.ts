@@ -13,8 +13,8 @@ export type BackendChoice = 'auto' | 'wasm' | 'ts';
 export interface Backend {
   name: 'wasm' | 'ts';
   kernels: KernelFactories;
-  /** The measurement's WebAssembly modules (local correlation sums, segmentation blur); absent on the TS backend. */
-  objectKernels: { localcorr?: WasmModule; blur?: WasmModule };
+  /** The measurement's WebAssembly modules (local correlation sums, segmentation blur, intensity quantiles); absent on the TS backend. */
+  objectKernels: { localcorr?: WasmModule; blur?: WasmModule; quantiles?: WasmModule };
 }
 
 /**
@@ -24,12 +24,12 @@ export interface Backend {
 export async function selectBackend(choice: BackendChoice, opts: CorrelatorOptions): Promise<Backend> {
   if (choice !== 'ts') {
     try {
-      const [correlate, warp, localcorr, blur] = await Promise.all(
-        (['correlate', 'warp', 'localcorr', 'blur'] as const).map((k) => loadKernelModule(k)),
+      const [correlate, warp, localcorr, blur, quantiles] = await Promise.all(
+        (['correlate', 'warp', 'localcorr', 'blur', 'quantiles'] as const).map((k) => loadKernelModule(k)),
       );
       return {
         name: 'wasm',
-        objectKernels: { localcorr, blur },
+        objectKernels: { localcorr, blur, quantiles },
         kernels: {
           correlator: (hp, wp) => WasmCorrelator.create(correlate, hp, wp, opts),
           warper: (w, h, c, dtype) => WasmWarper.create(warp, w, h, c, dtype),

@@ -11,7 +11,6 @@ import { ObjectMeasurer } from '../kernels/objectMeasurer.js';
 import { PreviewEncoder } from '../kernels/preview.js';
 import type { SegmentOptions } from '../kernels/segment.js';
 import { TrackedObjects } from '../kernels/trackedObjects.js';
-import type { WasmModule } from '../kernels/wasmInstance.js';
 import type { Backend } from './backend.js';
 import { loadCustomFeatures } from './customFeatures.js';
 import type { Message, Topic } from './hub.js';
@@ -177,7 +176,11 @@ interface ObjectsStage {
 }
 
 /** The objects stage as configured (null: no objects), checked against the source before anything is published. */
-async function prepareObjects(config: Config, info: SourceInfo, blurKernel: WasmModule | undefined): Promise<ObjectsStage | null> {
+async function prepareObjects(
+  config: Config,
+  info: SourceInfo,
+  { blur: blurKernel, quantiles: quantilesKernel }: Backend['objectKernels'],
+): Promise<ObjectsStage | null> {
   const oc = config.objects;
   if (oc.mode === 'none') return null;
   if (typeof oc.channel === 'number' && oc.channel >= info.channels) {
@@ -211,6 +214,7 @@ async function prepareObjects(config: Config, info: SourceInfo, blurKernel: Wasm
     colocalization: coloc === null ? null : { thresholdFraction: cc.threshold, rwc: cc.rwc },
     custom,
     blurKernel,
+    quantilesKernel,
   });
   return { measurer, tracked: null, coloc };
 }
@@ -340,7 +344,7 @@ export class FrameMeasurement {
 
   /** Checks the objects options against the source (InputError) and builds the stages. */
   static async create(config: Config, info: SourceInfo, backend: Backend, now: () => number = () => performance.now()): Promise<FrameMeasurement> {
-    const objects = await prepareObjects(config, info, backend.objectKernels.blur);
+    const objects = await prepareObjects(config, info, backend.objectKernels);
     return new FrameMeasurement(config, info, backend, objects, now);
   }
 

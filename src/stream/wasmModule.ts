@@ -13,7 +13,7 @@ import { type WasmModule, compileModule } from '../kernels/wasmInstance.js';
  * be posted to worker threads).
  */
 
-export type KernelName = 'correlate' | 'warp' | 'localcorr' | 'blur';
+export type KernelName = 'correlate' | 'warp' | 'localcorr' | 'blur' | 'quantiles';
 
 function candidates(name: KernelName): URL[] {
   return [

@@ -11,6 +11,8 @@
  * pixel, Σx = 0 for a centre of mass, no edge pixel) is NaN (null in records).
  */
 import type { ObjectIndex } from '../objectIndex.js';
+import { WasmQuantiles } from '../wasmQuantiles.js';
+import type { WasmSource } from '../wasmInstance.js';
 import { allocColumns, type FeatureColumns } from './columns.js';
 
 export type IntensityImage = Float32Array | Uint16Array | Uint8Array;
@@ -18,6 +20,12 @@ export type IntensityImage = Float32Array | Uint16Array | Uint8Array;
 export interface IntensityOptions {
   /** Allocate and (by default) compute the median, quartiles and MAD. Default true. */
   quartiles?: boolean;
+  /**
+   * The compiled `quantiles` WebAssembly module (src/kernels/wasm/assembly/quantiles.ts): median,
+   * quartiles and MAD computed there, the same numbers as the TypeScript path (the reference),
+   * which is used without it.
+   */
+  kernel?: WasmSource;
 }
 
 const BASE_NAMES = [
@@ -63,6 +71,8 @@ export class IntensityFeatures {
   /** Float path: the gathered float32 values and their bits (same buffer). */
   private readonly fvals: Float32Array;
   private readonly fbits: Int32Array;
+  /** The WebAssembly quantiles, when a kernel was given: pass 1 gathers into its memory instead. */
+  private readonly wq: WasmQuantiles | null;
   private readonly oneVal = new Float32Array(1);
   private readonly oneBits = new Int32Array(this.oneVal.buffer);
   /**
@@ -169,6 +179,7 @@ export class IntensityFeatures {
     this.keys2 = new Int32Array(this.quartiles ? maxSize : 0);
     this.fvals = new Float32Array(this.quartiles ? maxSize : 0);
     this.fbits = new Int32Array(this.fvals.buffer);
+    this.wq = this.quartiles && opts.kernel !== undefined ? new WasmQuantiles(opts.kernel, offsets, count) : null;
   }
 
   /**
@@ -193,12 +204,15 @@ export class IntensityFeatures {
     const px = this.px;
     const py = this.py;
     const width = index.width;
+    const wq = quartiles ? this.wq : null;
     for (let k = 0; k < count; k++) {
       const a = offsets[k];
       const b = offsets[k + 1];
       // Pass 1: count, Σx, min, max (first in raster order), Σx·X, Σx·Y; with quartiles, the finite
-      // values are gathered into fvals on the way, so that pass 2 reads them contiguously.
-      const fv = this.fvals;
+      // values are gathered into fvals on the way, so that pass 2 reads them contiguously — or,
+      // with the WebAssembly kernel, into its memory at the object's offset, where it reads them.
+      const fv = wq === null ? this.fvals : wq.values;
+      const base = wq === null ? 0 : a;
       let n = 0;
       let sum = 0;
       let min = Infinity;
@@ -213,7 +227,7 @@ export class IntensityFeatures {
         if (v - v !== 0) continue; // NaN or ±Inf
         const y = py[p];
         if (quartiles) {
-          fv[n] = v;
+          fv[base + n] = v;
           sq += v * v;
         }
         n++;
@@ -241,7 +255,7 @@ export class IntensityFeatures {
         const mean = sum / n;
         // Pass 2: Σ(x − mean)² (two-pass variance, population).
         let ss = 0;
-        if (quartiles && n > SMALL && max > min && image instanceof Float32Array) {
+        if (quartiles && wq === null && n > SMALL && max > min && image instanceof Float32Array) {
           // Also floatQuartiles' first pass: the values into buckets (counts and lists).
           const counts = this.counts;
           const head = this.head;
@@ -271,7 +285,7 @@ export class IntensityFeatures {
             ss += d * d;
           }
         } else if (quartiles) {
-          for (let j = 0; j < n; j++) {
+          for (let j = base; j < base + n; j++) {
             const d = fv[j] - mean;
             ss += d * d;
           }
@@ -340,7 +354,15 @@ export class IntensityFeatures {
         this.cMinE[k] = emin;
         this.cMaxE[k] = emax;
       }
-      if (quartiles) this.quartilesOf(image, k, n);
+      if (wq !== null) wq.counts[k] = n;
+      else if (quartiles) this.quartilesOf(image, k, n);
+    }
+    if (wq !== null) {
+      wq.run();
+      this.cMed.set(wq.median);
+      this.cLq.set(wq.lower);
+      this.cUq.set(wq.upper);
+      this.cMad.set(wq.mad);
     }
   }
 

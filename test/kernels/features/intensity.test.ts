@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readImageFile } from '../../../src/ingest/tiff.js';
 import { buildObjectIndex } from '../../../src/kernels/objectIndex.js';
 import { IntensityFeatures, type IntensityImage } from '../../../src/kernels/features/intensity.js';
+import { loadKernelModuleSync } from '../../../src/stream/wasmModule.js';
 import { HAVE_SHARED_DATA, SHARED, decodeRle, inlineImage, expectColumn } from '../../helpers/golden.js';
 
 /**
@@ -29,6 +30,8 @@ interface Case {
 const golden = JSON.parse(readFileSync(new URL('../../golden/features.json', import.meta.url), 'utf8')) as { cases: Case[] };
 const shared = SHARED;
 const haveData = HAVE_SHARED_DATA;
+/** The compiled `quantiles` kernel (dist/kernels/quantiles.wasm, built by `npm run build`). */
+const quantilesKernel = loadKernelModuleSync('quantiles');
 
 
 function caseImage(c: Case): IntensityImage {
@@ -39,11 +42,14 @@ function checkCase(c: Case, image: IntensityImage): void {
   const labels = decodeRle(c.labelsRle, c.width * c.height);
   const index = buildObjectIndex(labels, c.width, c.height);
   expect(Array.from(index.ids)).toEqual(c.ids);
-  const f = new IntensityFeatures(index, { quartiles: true });
-  f.compute(image);
-  const want = c.intensity as Record<string, (number | null)[]>;
-  expect(Object.keys(f.columns).sort()).toEqual(Object.keys(want).sort());
-  for (const name of Object.keys(want)) expectColumn(name, f.columns[name], want[name], c.ids, 1);
+  // The TypeScript path (the reference) and the WebAssembly quantiles.
+  for (const kernel of [undefined, quantilesKernel]) {
+    const f = new IntensityFeatures(index, { quartiles: true, kernel });
+    f.compute(image);
+    const want = c.intensity as Record<string, (number | null)[]>;
+    expect(Object.keys(f.columns).sort()).toEqual(Object.keys(want).sort());
+    for (const name of Object.keys(want)) expectColumn(name, f.columns[name], want[name], c.ids, 1);
+  }
 }
 
 function snapshot(f: IntensityFeatures): Record<string, number[]> {
@@ -294,5 +300,141 @@ describe('IntensityFeatures edge cases', () => {
       expect(body, name).not.toMatch(/[=(,:]\s*\{/);
       expect(body, name).not.toMatch(/\.(subarray|slice|map|filter|from)\(/);
     }
+  });
+});
+
+describe('IntensityFeatures with the WebAssembly quantiles kernel', () => {
+  /** Every column of `a` and `b`, value by value with Object.is (bit for bit; NaN equals NaN). */
+  function expectSame(a: IntensityFeatures, b: IntensityFeatures, where: string, sizes: Int32Array): void {
+    expect(Object.keys(b.columns).sort()).toEqual(Object.keys(a.columns).sort());
+    for (const [name, col] of Object.entries(a.columns)) {
+      const other = b.columns[name];
+      for (let k = 0; k < col.length; k++) {
+        if (!Object.is(col[k], other[k])) {
+          expect.fail(`${where}, ${name}, object ${k} (${sizes[k]} pixels): TypeScript ${col[k]}, WebAssembly ${other[k]}`);
+        }
+      }
+    }
+  }
+
+  it('gives the TypeScript path\'s values bit for bit on random objects (sizes 1 … 2000, NaN/±Inf, ties, constants, integer and float data)', () => {
+    const w = 384;
+    const h = 256;
+    let seed = 2024;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+    // Every size from 1 to 64 (both sides of the insertion-sort limit), then random sizes up to
+    // 2000 and a few at the limit; pixels scattered over the image (labels shuffled).
+    const labels = new Int32Array(w * h);
+    let next = 0;
+    let id = 0;
+    const place = (size: number): void => {
+      id++;
+      for (let j = 0; j < size && next < w * h; j++) labels[next++] = id;
+    };
+    for (let size = 1; size <= 64; size++) place(size);
+    for (const size of [1999, 2000, 2000]) place(size);
+    while (next < w * h) place(1 + Math.floor(rand() * rand() * 2000));
+    for (let i = labels.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      const t = labels[i];
+      labels[i] = labels[j];
+      labels[j] = t;
+    }
+    const index = buildObjectIndex(labels, w, h);
+    const sizes = new Int32Array(index.count);
+    for (let k = 0; k < index.count; k++) sizes[k] = index.offsets[k + 1] - index.offsets[k];
+    const ts = new IntensityFeatures(index);
+    const wasm = new IntensityFeatures(index, { kernel: quantilesKernel });
+    const gauss = (): number => rand() + rand() + rand() + rand() - 2;
+    const kinds: [string, (i: number) => number][] = [
+      ['normal', () => 100 + 30 * gauss()],
+      ['uniform', () => 100 + rand() * 3000],
+      ['uint8-like', () => Math.floor(rand() * 256)],
+      ['uint16-like', () => Math.floor(rand() * 65536)],
+      ['uint16 near saturation', () => Math.min(65535, 60000 + Math.floor(rand() * 8000))],
+      ['few values, many ties', () => Math.floor(rand() * 12) * 0.5],
+      ['two values', () => (rand() < 0.5 ? 0 : 65535)],
+      ['constant', () => 3.25],
+      ['constant zero', () => 0],
+      ['NaN and ±Inf left out', () => (rand() < 0.1 ? NaN : rand() < 0.05 ? -Infinity : rand() < 0.05 ? Infinity : rand() * 7)],
+      ['mostly NaN', () => (rand() < 0.9 ? NaN : 10 + rand())],
+      ['far outliers', () => (rand() < 0.01 ? 1e30 : 50 + rand())],
+      ['bright tail', () => (rand() < 0.05 ? 5000 + rand() * 1000 : 100 + rand() * 10)],
+      ['bright and flat', () => 3e5 + rand() * 0.1],
+      ['symmetric, far values both sides', () => (rand() < 0.5 ? -1 : 1) * (rand() < 0.02 ? 1e4 : 1 + rand())],
+      ['negatives, many magnitudes', () => (rand() - 0.5) * 1e-3 * 10 ** Math.floor(rand() * 8)],
+      ['powers of two', () => 2 ** Math.floor(rand() * 200 - 100)],
+      ['±float32 max', () => (rand() < 0.5 ? -3.4e38 : 3.4e38) * rand()],
+      ['denormals and zeros', () => (rand() < 0.3 ? 0 : rand() * 1e-40)],
+      ['warped-like, clustered', (i) => (i % 97) * 1.5 + Math.fround(rand())],
+    ];
+    for (const [name, kind] of kinds) {
+      const img = new Float32Array(w * h);
+      for (let i = 0; i < img.length; i++) img[i] = kind(i);
+      ts.compute(img);
+      wasm.compute(img);
+      expectSame(ts, wasm, `float32 ${name}`, sizes);
+    }
+    // Integer images take the TypeScript path's counting/radix sort.
+    const u16 = new Uint16Array(w * h);
+    const u8 = new Uint8Array(w * h);
+    for (const [name, kind] of kinds.slice(0, 8)) {
+      for (let i = 0; i < u16.length; i++) {
+        const v = Math.abs(Math.floor(kind(i)));
+        u16[i] = v % 65536;
+        u8[i] = v % 256;
+      }
+      ts.compute(u16);
+      wasm.compute(u16);
+      expectSame(ts, wasm, `uint16 ${name}`, sizes);
+      ts.compute(u8);
+      wasm.compute(u8);
+      expectSame(ts, wasm, `uint8 ${name}`, sizes);
+    }
+  });
+
+  it('keeps the sign of a zero as the TypeScript path does (input order up to 48 values, −0 before +0 above)', () => {
+    // Two −0 at the median's ranks give a −0 median (lerp(−0, −0, ½) = −0), one −0 and one +0
+    // give +0. Up to 48 values both paths sort by insertion (stable: zeros in input order);
+    // above, the reference's buckets order −0 before +0 as the kernel does. (Where the reference
+    // falls back to in-place selection, a crowded bucket, the order of its zeros is arbitrary
+    // and the sign of a zero result may differ; records print both as 0.)
+    const w = 110;
+    const labels = new Int32Array(w);
+    labels.fill(1, 0, 10);
+    labels.fill(2, 10, 110);
+    const index = buildObjectIndex(labels, w, 1);
+    const img = new Float32Array(w);
+    img.set([3, 0, 0, -0, 0, -0, -0, 5, 6, 7]); // sorted in input order: ranks 4 and 5 are −0
+    // 100 values: 36 negative, 24 × +0 then 16 × −0, 24 positive → ranks 49, 50 are −0 in key order.
+    for (let j = 0; j < 100; j++) img[10 + j] = j < 36 ? -1 - j : j < 60 ? 0 : j < 76 ? -0 : 1 + j;
+    const ts = new IntensityFeatures(index);
+    const wasm = new IntensityFeatures(index, { kernel: quantilesKernel });
+    ts.compute(img);
+    wasm.compute(img);
+    expectSame(ts, wasm, 'signed zeros', new Int32Array([10, 100]));
+    expect(Object.is(wasm.columns.Intensity_MedianIntensity[0], -0)).toBe(true);
+    expect(Object.is(wasm.columns.Intensity_MedianIntensity[1], -0)).toBe(true);
+  });
+
+  it('skips and keeps the quartiles like the TypeScript path; without quartiles the kernel is not used', () => {
+    const c = golden.cases.find((c) => c.name === 'synthetic-float32') as Case;
+    const index = buildObjectIndex(decodeRle(c.labelsRle, c.width * c.height), c.width, c.height);
+    const img = caseImage(c) as Float32Array;
+    const ts = new IntensityFeatures(index);
+    const wasm = new IntensityFeatures(index, { kernel: quantilesKernel });
+    const sizes = new Int32Array(index.count);
+    ts.compute(img);
+    wasm.compute(img);
+    const other = img.map((v) => v * 0.5 + 1);
+    ts.compute(other, false);
+    wasm.compute(other, false);
+    expectSame(ts, wasm, 'after a frame without quartiles', sizes);
+    ts.compute(other);
+    wasm.compute(other);
+    expectSame(ts, wasm, 'the next frame with quartiles', sizes);
+    const plain = new IntensityFeatures(index, { quartiles: false, kernel: quantilesKernel });
+    plain.compute(img);
+    expect(Object.keys(plain.columns).sort()).toEqual(IntensityFeatures.names(false).sort());
   });
 });
