@@ -190,7 +190,12 @@ export async function runStreamBench(json: boolean): Promise<number> {
   }
   for (const engine of engines) {
     for (const run of [streamPipeline, streamFanout]) {
-      const line = { ...(await run(engine)), machine: m };
+      // This process's CPU (main thread and pipeline workers, not the clients): what the engine costs,
+      // comparable across runs on a machine shared with other work, unlike the rates.
+      const cpu0 = process.cpuUsage();
+      const result = await run(engine);
+      const cpu = process.cpuUsage(cpu0);
+      const line = { ...result, server_cpu_s: r2((cpu.user + cpu.system) / 1e6), machine: m };
       process.stdout.write((json ? JSON.stringify(line) : JSON.stringify(line, null, 1)) + '\n');
     }
   }

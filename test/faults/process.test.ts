@@ -3,7 +3,8 @@
  * `scopestream run` with a record drain the queue, write and close the record
  * (its end line last), send every connected WebSocket client the frames it
  * asked for, the end message and a close frame with code 1001 and a reason,
- * and exit 0 — also with a client that does not read. A pipeline worker that
+ * and exit 0 — also with a client that does not read (with each WebSocket
+ * engine that loads). A pipeline worker that
  * dies (a user's custom-feature module calling process.exit in the worker
  * thread) is replaced, the frames it held counted as dropped; one that keeps
  * dying ends the run with the error in the record's end line.
@@ -14,18 +15,18 @@ import { describe, expect, it } from 'vitest';
 import { type CliRun, countLines, expectValidRecord, readRecord, waitFor } from '../helpers/cli.js';
 import { SyntheticMicroscope } from '../../src/ingest/synthetic.js';
 import { writeTiff } from '../helpers/imageWriters.js';
-import { TestClient, expectConsecutive } from '../helpers/server.js';
+import { TestClient, describeEngines, expectConsecutive } from '../helpers/server.js';
 import { bounded, servingUrl, useFaultFixtures } from './helpers.js';
 
 const fx = useFaultFixtures();
 const start = (args: string[]): CliRun => fx.start(args);
 const client = (url: string): TestClient => fx.client(url);
 
-describe('stopping a served run', () => {
+describeEngines('stopping a served run', (engine) => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal}: drains, closes the record with its end line, says goodbye to clients with 1001 and a reason, exits 0`, async () => {
-      const record = path.join(fx.dir, `stop-${signal}.ndjson`);
-      const run = start(['run', '--source', 'synthetic:?width=96&height=96&fps=100&objects=10&seed=41', '--port', '0', '--record', record, '--template-frames', '10']);
+      const record = path.join(fx.dir, `stop-${engine}-${signal}.ndjson`);
+      const run = start(['run', '--source', 'synthetic:?width=96&height=96&fps=100&objects=10&seed=41', '--port', '0', '--record', record, '--template-frames', '10', '--ws-engine', engine]);
       const url = (await servingUrl(run)).replace('http', 'ws') + '/ws';
       const reader = client(url);
       const deaf = client(url);
