@@ -304,7 +304,7 @@ function large(k: i32, vp: usize, n: i32): void {
   const il1 = il < last ? il + 1 : il;
   const mid1 = mid < last ? mid + 1 : mid;
   const iu1 = iu < last ? iu + 1 : iu;
-  markRanks(size, il, il1, mid, mid1, iu, iu1);
+  markRanks(il, il1, mid, mid1, iu, iu1);
   // The values of the marked buckets, as keys, to their sorted positions.
   for (let j = 0; j < n; j++) {
     const b = i32At(bkP, j);
@@ -355,7 +355,7 @@ function large(k: i32, vp: usize, n: i32): void {
     store<i32>(bkP + (<usize>j << 2), b);
     count1(b);
   }
-  markRanks(dsize + 2, mid, mid1, mid1, mid1, mid1, mid1);
+  markRanks(mid, mid1, mid1, mid1, mid1, mid1);
   const ds = sP;
   for (let j = 0; j < n; j++) {
     const b = i32At(bkP, j);
@@ -376,28 +376,28 @@ function large(k: i32, vp: usize, n: i32): void {
 }
 
 /**
- * Turns the counts of buckets 0 … size − 1 into bucket starts (a running sum) and marks the
- * buckets that hold ranks r0 ≤ … ≤ r5: flagged, and listed in markP as (bucket, start, end).
+ * Finds the buckets that hold ranks r0 ≤ … ≤ r5 (a running sum over the counts, stopped at the
+ * last one): each is flagged, its count replaced by its start (the gather's cursor) and listed in
+ * markP as (bucket, start, end). The other buckets' starts are never needed.
  */
-function markRanks(size: i32, r0: i32, r1: i32, r2: i32, r3: i32, r4: i32, r5: i32): void {
-  let acc = 0;
-  for (let c = 0; c < size; c++) {
-    const p = cntP + (<usize>c << 2);
-    const t = load<i32>(p);
-    store<i32>(p, acc);
-    acc += t;
-  }
-  store<i32>(cntP + (<usize>size << 2), acc);
+function markRanks(r0: i32, r1: i32, r2: i32, r3: i32, r4: i32, r5: i32): void {
   nMarked = 0;
   let c = 0;
+  let acc = 0;
+  let cur = load<i32>(cntP);
   for (let t = 0; t < 6; t++) {
     const r = t == 0 ? r0 : t == 1 ? r1 : t == 2 ? r2 : t == 3 ? r3 : t == 4 ? r4 : r5;
-    while (i32At(cntP, c + 1) <= r) c++;
+    while (acc + cur <= r) {
+      acc += cur;
+      c++;
+      cur = i32At(cntP, c);
+    }
     if (nMarked > 0 && load<i32>(markP + <usize>(nMarked - 1) * 12) == c) continue;
     const m = markP + <usize>nMarked * 12;
     store<i32>(m, c);
-    store<i32>(m, i32At(cntP, c), 4);
-    store<i32>(m, i32At(cntP, c + 1), 8);
+    store<i32>(m, acc, 4);
+    store<i32>(m, acc + cur, 8);
+    store<i32>(cntP + (<usize>c << 2), acc);
     store<u8>(flagP + c, 1);
     nMarked++;
   }
