@@ -8,22 +8,23 @@
 // or of the float64 deviations |x − median|, so any exact selection gives the
 // reference's numbers; only the work differs. Up to SMALL values: the
 // reference's own insertion sort and merge (stable, so even the sign of a
-// zero matches). Above: one counting pass into ≈ n/2…n equal-width buckets,
-// whose index is monotone in the value (float32 rounding and truncation are),
-// so the counts give each bucket's ranks; one gather pass copies only the
-// buckets that hold the six ranks needed (floor and floor + 1 of (n − 1)·q for
-// q = ¼, ½, ¾) to their sorted positions, which are then sorted there (as the
-// int32 keys of their bits: −0 before +0, as the reference's bucket path).
-// The MAD repeats this on the deviations over [0, D], D bounding the
-// deviations of the two middle ranks. O(n) per object, nothing sorted whole.
-// A crowded bucket (far outliers, few distinct values) is radix-sorted, so
-// there is no quadratic case.
+// zero matches). Above: one pass puts the values into ≈ n/2…n equal-width
+// buckets, whose index is monotone in the value (float32 rounding and
+// truncation are), counting them and linking each into its bucket's list; a
+// running sum over the counts finds the buckets that hold the six ranks
+// needed (floor and floor + 1 of (n − 1)·q for q = ¼, ½, ¾) and where their
+// values go in sorted order; only those lists are walked, and sorted there
+// (as the int32 keys of their bits: −0 before +0, as the reference's bucket
+// path). The MAD repeats this on the deviations over [0, D], D bounding the
+// deviations of the two middle ranks. O(n) per object, nothing sorted whole,
+// no data-dependent branch per value. A crowded bucket (far outliers, few
+// distinct values) is radix-sorted, so there is no quadratic case.
 //
 // Layout, fixed by init(): [offsets i32 count + 1][counts i32 count]
 // [values f32 total + 4][out f64 4·count: median, lower, upper quartile, MAD]
-// then the scratch of the largest object: [f64 maxSize][f64 maxSize]
-// [i32 maxSize + 4][i32 maxSize], the bucket table, the bucket flags and the
-// radix tables.
+// then the scratch of the largest object: [f64 maxSize] ×2 (deviations, radix
+// buffer), [i32 maxSize] ×3 (keys, radix buffer, list links), the buckets
+// (count and list head, i32 pairs), the radix tables and the marked buckets.
 
 import { align64, reserve } from './shared/memory';
 
@@ -40,10 +41,10 @@ let valsP: usize = 0;
 let outP: usize = 0;
 let sP: usize = 0;
 let tP: usize = 0;
-let bkP: usize = 0;
+let tmpKeysP: usize = 0;
 let keysP: usize = 0;
+let nextP: usize = 0;
 let cntP: usize = 0;
-let flagP: usize = 0;
 let radixP: usize = 0;
 let markP: usize = 0;
 let nMarked: i32 = 0;
@@ -58,16 +59,13 @@ export function init(count: i32, total: i32, maxSize: i32): i32 {
   outP = align64(valsP + <usize>(total + 4) * 4);
   sP = align64(outP + <usize>count * 32);
   tP = align64(sP + m * 8);
-  bkP = align64(tP + m * 8);
-  keysP = align64(bkP + (m + 4) * 4);
-  cntP = align64(keysP + m * 4);
-  flagP = align64(cntP + <usize>((1 << BUCKET_BITS) + 8) * 4);
-  radixP = align64(flagP + <usize>((1 << BUCKET_BITS) + 8));
+  tmpKeysP = align64(tP + m * 8);
+  keysP = align64(tmpKeysP + m * 4);
+  nextP = align64(keysP + m * 4);
+  cntP = align64(nextP + m * 4);
+  radixP = align64(cntP + <usize>((1 << BUCKET_BITS) + 8) * 8);
   markP = align64(radixP + 8 * 256 * 4);
-  const end = align64(markP + 8 * 3 * 4);
-  const rc = reserve(end);
-  if (rc == 0) memory.fill(flagP, 0, <usize>((1 << BUCKET_BITS) + 8));
-  return rc;
+  return reserve(align64(markP + 8 * 3 * 4));
 }
 
 export function offsetsPtr(): usize {
@@ -202,24 +200,29 @@ function devBuckets(v: v128, med: v128, scale: v128, lim: v128): v128 {
   return i32x4.trunc_sat_f64x2_s_zero(f64x2.min(f64x2.mul(d, scale), lim));
 }
 
+/** Bucket b's count and list head (cntP: pairs of i32). */
 // @ts-ignore: decorator
 @inline
-function count4(b: v128): void {
-  const c0 = cntP + (<usize>i32x4.extract_lane(b, 0) << 2);
-  store<i32>(c0, load<i32>(c0) + 1);
-  const c1 = cntP + (<usize>i32x4.extract_lane(b, 1) << 2);
-  store<i32>(c1, load<i32>(c1) + 1);
-  const c2 = cntP + (<usize>i32x4.extract_lane(b, 2) << 2);
-  store<i32>(c2, load<i32>(c2) + 1);
-  const c3 = cntP + (<usize>i32x4.extract_lane(b, 3) << 2);
-  store<i32>(c3, load<i32>(c3) + 1);
+function link1(b: i32, j: i32): void {
+  const p = cntP + (<usize>b << 3);
+  store<i32>(p, load<i32>(p) + 1);
+  store<i32>(nextP + (<usize>j << 2), load<i32>(p, 4));
+  store<i32>(p, j, 4);
 }
 
 // @ts-ignore: decorator
 @inline
-function count1(b: i32): void {
-  const c = cntP + (<usize>b << 2);
-  store<i32>(c, load<i32>(c) + 1);
+function link4(b: v128, j: i32): void {
+  link1(i32x4.extract_lane(b, 0), j);
+  link1(i32x4.extract_lane(b, 1), j + 1);
+  link1(i32x4.extract_lane(b, 2), j + 2);
+  link1(i32x4.extract_lane(b, 3), j + 3);
+}
+
+/** Buckets 0 … size − 1 empty: count 0, list head −1. */
+function clearBuckets(size: i32): void {
+  const empty = i64x2.splat(0xffffffff00000000);
+  for (let c = 0; c < size; c += 2) v128.store(cntP + (<usize>c << 3), empty);
 }
 
 function large(k: i32, vp: usize, n: i32): void {
@@ -290,34 +293,23 @@ function large(k: i32, vp: usize, n: i32): void {
   const loV = f32x4.splat(<f32>lo);
   const scaleV = f32x4.splat(<f32>(<f64>size / (hi - lo)));
   const topV = i32x4.splat(size - 1);
-  memory.fill(cntP, 0, <usize>(size + 1) << 2);
-  for (let j = 0; j < n4; j += 4) {
-    const b = valueBuckets(v128.load(vp + (<usize>j << 2)), loV, scaleV, topV);
-    v128.store(bkP + (<usize>j << 2), b);
-    count4(b);
-  }
+  clearBuckets(size);
+  for (let j = 0; j < n4; j += 4) link4(valueBuckets(v128.load(vp + (<usize>j << 2)), loV, scaleV, topV), j);
   for (let j = n4; j < n; j++) {
-    const b = i32x4.extract_lane(valueBuckets(f32x4.splat(load<f32>(vp + (<usize>j << 2))), loV, scaleV, topV), 0);
-    store<i32>(bkP + (<usize>j << 2), b);
-    count1(b);
+    link1(i32x4.extract_lane(valueBuckets(f32x4.splat(load<f32>(vp + (<usize>j << 2))), loV, scaleV, topV), 0), j);
   }
   const il1 = il < last ? il + 1 : il;
   const mid1 = mid < last ? mid + 1 : mid;
   const iu1 = iu < last ? iu + 1 : iu;
   markRanks(il, il1, mid, mid1, iu, iu1);
   // The values of the marked buckets, as keys, to their sorted positions.
-  for (let j = 0; j < n; j++) {
-    const b = i32At(bkP, j);
-    if (load<u8>(flagP + b) != 0) {
-      const c = cntP + (<usize>b << 2);
-      const q = load<i32>(c);
-      store<i32>(keysP + (<usize>q << 2), keyOf(load<i32>(vp + (<usize>j << 2))));
-      store<i32>(c, q + 1);
-    }
-  }
   for (let t = 0; t < nMarked; t++) {
     const m = markP + <usize>t * 12;
-    store<u8>(flagP + load<i32>(m), 0);
+    let q = load<i32>(m, 4);
+    for (let j = load<i32>(cntP + (<usize>load<i32>(m) << 3), 4); j >= 0; j = i32At(nextP, j)) {
+      store<i32>(keysP + (<usize>q << 2), keyOf(load<i32>(vp + (<usize>j << 2))));
+      q++;
+    }
     sortKeys(load<i32>(m, 4), load<i32>(m, 8));
   }
   const l0 = valueOf(i32At(keysP, il));
@@ -341,44 +333,34 @@ function large(k: i32, vp: usize, n: i32): void {
   const medV = f64x2.splat(median);
   const dscaleV = f64x2.splat(<f64>dsize / dlim);
   const limV = f64x2.splat(<f64>(dsize + 1));
-  memory.fill(cntP, 0, <usize>(dsize + 3) << 2);
+  clearBuckets(dsize + 2);
   for (let j = 0; j < n4; j += 4) {
     const p = vp + (<usize>j << 2);
     const b0 = devBuckets(v128.load64_zero(p), medV, dscaleV, limV);
     const b1 = devBuckets(v128.load64_zero(p, 8), medV, dscaleV, limV);
-    const b = i32x4.shuffle(b0, b1, 0, 1, 4, 5);
-    v128.store(bkP + (<usize>j << 2), b);
-    count4(b);
+    link4(i32x4.shuffle(b0, b1, 0, 1, 4, 5), j);
   }
   for (let j = n4; j < n; j++) {
-    const b = i32x4.extract_lane(devBuckets(f32x4.splat(load<f32>(vp + (<usize>j << 2))), medV, dscaleV, limV), 0);
-    store<i32>(bkP + (<usize>j << 2), b);
-    count1(b);
+    link1(i32x4.extract_lane(devBuckets(f32x4.splat(load<f32>(vp + (<usize>j << 2))), medV, dscaleV, limV), 0), j);
   }
   markRanks(mid, mid1, mid1, mid1, mid1, mid1);
   const ds = sP;
-  for (let j = 0; j < n; j++) {
-    const b = i32At(bkP, j);
-    if (load<u8>(flagP + b) != 0) {
-      const c = cntP + (<usize>b << 2);
-      const q = load<i32>(c);
-      // The same float64 expression as the reference's deviations.
-      store<f64>(ds + (<usize>q << 3), abs(<f64>load<f32>(vp + (<usize>j << 2)) - median));
-      store<i32>(c, q + 1);
-    }
-  }
   for (let t = 0; t < nMarked; t++) {
     const m = markP + <usize>t * 12;
-    store<u8>(flagP + load<i32>(m), 0);
+    let q = load<i32>(m, 4);
+    for (let j = load<i32>(cntP + (<usize>load<i32>(m) << 3), 4); j >= 0; j = i32At(nextP, j)) {
+      // The same float64 expression as the reference's deviations.
+      store<f64>(ds + (<usize>q << 3), abs(<f64>load<f32>(vp + (<usize>j << 2)) - median));
+      q++;
+    }
     sortDeviations(load<i32>(m, 4), load<i32>(m, 8));
   }
   write(k, median, lq, uq, lerp(f64At(ds, mid), f64At(ds, mid1), pm - mid));
 }
 
 /**
- * Finds the buckets that hold ranks r0 ≤ … ≤ r5 (a running sum over the counts, stopped at the
- * last one): each is flagged, its count replaced by its start (the gather's cursor) and listed in
- * markP as (bucket, start, end). The other buckets' starts are never needed.
+ * Lists in markP, as (bucket, start, end), the buckets that hold ranks r0 ≤ … ≤ r5: a running
+ * sum over the counts, stopped at the last one (the other buckets' starts are never needed).
  */
 function markRanks(r0: i32, r1: i32, r2: i32, r3: i32, r4: i32, r5: i32): void {
   nMarked = 0;
@@ -390,15 +372,13 @@ function markRanks(r0: i32, r1: i32, r2: i32, r3: i32, r4: i32, r5: i32): void {
     while (acc + cur <= r) {
       acc += cur;
       c++;
-      cur = i32At(cntP, c);
+      cur = load<i32>(cntP + (<usize>c << 3));
     }
     if (nMarked > 0 && load<i32>(markP + <usize>(nMarked - 1) * 12) == c) continue;
     const m = markP + <usize>nMarked * 12;
     store<i32>(m, c);
     store<i32>(m, acc, 4);
     store<i32>(m, acc + cur, 8);
-    store<i32>(cntP + (<usize>c << 2), acc);
-    store<u8>(flagP + c, 1);
     nMarked++;
   }
 }
@@ -441,7 +421,7 @@ function sortKeys(a: i32, b: i32): void {
     }
   }
   let src = keysP + (<usize>a << 2);
-  let dst = bkP;
+  let dst = tmpKeysP;
   for (let d = 0; d < 4; d++) {
     const hd = h + (<usize>(d * 256) << 2);
     const first = ((<u32>load<i32>(src) ^ 0x80000000) >> (8 * d)) & 255;
