@@ -109,6 +109,8 @@ export class IntensityFeatures {
   private readonly cLq: Float64Array;
   private readonly cUq: Float64Array;
   private readonly cMad: Float64Array;
+  /** What touchLines read (kept, so that the pass is not optimised away). */
+  touched = 0;
 
   static names(quartiles: boolean): string[] {
     return quartiles ? [...BASE_NAMES, ...QUARTILE_NAMES] : [...BASE_NAMES];
@@ -205,6 +207,11 @@ export class IntensityFeatures {
     const py = this.py;
     const width = index.width;
     const wq = quartiles ? this.wq : null;
+    // The passes below visit an object's pixels row by row, jumping a whole image row each time,
+    // which the hardware prefetcher does not follow: on a frame not in the cache most of their
+    // loads wait on memory. One sequential pass first (a load per 64-byte line) brings the image in
+    // at memory bandwidth (0.5–0.65 → 0.26–0.4 ms at 512² with 170 objects, measured).
+    this.touched = touchLines(image);
     for (let k = 0; k < count; k++) {
       const a = offsets[k];
       const b = offsets[k + 1];
@@ -746,6 +753,14 @@ export class IntensityFeatures {
 
 /** Objects of at most this many finite values are sorted by insertion. */
 const SMALL = 48;
+
+/** Reads one value per 64-byte cache line of `image`, front to back; returns their sum. */
+export function touchLines(image: IntensityImage): number {
+  const step = 64 / image.BYTES_PER_ELEMENT;
+  let s = 0;
+  for (let i = 0; i < image.length; i += step) s += image[i];
+  return s;
+}
 /** Float32 path: when a bucket to sort holds more than this many values, selection is used instead. */
 const BUCKET_MAX = 48;
 /** Float32 path: at most 2^BUCKET_BITS buckets. */
