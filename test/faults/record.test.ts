@@ -3,7 +3,7 @@
  * pipeline, and a disk that refuses to take more.
  *
  * The slow disk is real: the record is a named pipe whose reader (a small
- * Python process) copies it to a file at a fixed, low rate — a kernel pipe
+ * Node process) copies it to a file at a fixed, low rate — a kernel pipe
  * gives the same write back-pressure as a slow device. The full disk is
  * /dev/full, where every write fails with ENOSPC.
  */
@@ -26,19 +26,24 @@ const start = (args: string[]): CliRun => fx.start(args);
  */
 function slowDisk(fifo: string, copy: string, bytesPerSecond: number): Promise<void> {
   execFileSync('mkfifo', [fifo]);
-  const pause = 4096 / bytesPerSecond;
+  const pause = (4096 / bytesPerSecond) * 1000;
+  // A separate Node process (the pipe must be read by someone other than the process that writes
+  // it): synchronous 4 KiB reads with a sleep between them.
   const script = [
-    'import sys, time',
-    'src = open(sys.argv[1], "rb", buffering=0)',
-    'dst = open(sys.argv[2], "wb")',
-    'while True:',
-    '    b = src.read(4096)',
-    '    if not b: break',
-    '    dst.write(b)',
-    `    time.sleep(${pause})`,
-    'dst.close()',
+    "const fs = require('node:fs');",
+    "const src = fs.openSync(process.argv[1], 'r');",
+    "const dst = fs.openSync(process.argv[2], 'w');",
+    'const buf = Buffer.alloc(4096);',
+    'const nap = new Int32Array(new SharedArrayBuffer(4));',
+    'for (;;) {',
+    '  const n = fs.readSync(src, buf, 0, buf.length, null);',
+    '  if (n === 0) break;',
+    '  fs.writeSync(dst, buf, 0, n);',
+    `  Atomics.wait(nap, 0, 0, ${pause});`,
+    '}',
+    'fs.closeSync(dst);',
   ].join('\n');
-  const reader = spawn('python3', ['-c', script, fifo, copy], { stdio: 'ignore' });
+  const reader = spawn(process.execPath, ['-e', script, fifo, copy], { stdio: 'ignore' });
   fx.afterEach(() => reader.kill('SIGKILL'));
   return new Promise((resolve, reject) => {
     reader.once('error', reject);
