@@ -11,6 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SyntheticMicroscope } from '../../src/ingest/synthetic.js';
+import type { RecorderStatus } from '../../src/stream/recorder.js';
 import { type CliRun, expectValidRecord, readRecord, waitFor } from '../helpers/cli.js';
 import { writeTiff } from '../helpers/imageWriters.js';
 import { until } from '../helpers/server.js';
@@ -51,20 +52,10 @@ function slowDisk(fifo: string, copy: string, bytesPerSecond: number): Promise<v
   });
 }
 
-interface RecordStatus {
-  path: string;
-  bytesWritten: number;
-  backlogBytes: number;
-  peakBacklogBytes: number;
-  waits: number;
-  waitedMs: number;
-  error: string | null;
-}
-
-async function recordStatus(base: string): Promise<RecordStatus> {
+async function recordStatus(base: string): Promise<RecorderStatus> {
   const r = await fetch(`${base}/api/status`);
   expect(r.status).toBe(200);
-  return ((await r.json()) as { record: RecordStatus }).record;
+  return ((await r.json()) as { record: RecorderStatus }).record;
 }
 
 /** The lines of one frame (frame + objects) stay under this at 96×96 with 12 objects: the largest step past the limit. */
