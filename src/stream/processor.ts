@@ -460,6 +460,10 @@ export class FrameMeasurement {
 
 /** Both halves in one thread (inline, or one worker): registered frames go straight to the measurement, no copy. */
 export class FrameProcessor {
+  private out: (o: Output) => void = () => undefined;
+  /** The register half's outputs, straight into the measure half (one function for the whole run). */
+  private readonly measure = (o: RegisterOutput): void => this.measurement.take(o, this.out);
+
   private constructor(
     private readonly registration: FrameRegistration,
     private readonly measurement: FrameMeasurement,
@@ -483,11 +487,13 @@ export class FrameProcessor {
   }
 
   push(frame: Frame, out: (o: Output) => void): void {
-    this.registration.push(frame, (o) => this.measurement.take(o, out));
+    this.out = out;
+    this.registration.push(frame, this.measure);
   }
 
   flush(out: (o: Output) => void): void {
-    this.registration.flush((o) => this.measurement.take(o, out));
+    this.out = out;
+    this.registration.flush(this.measure);
   }
 
   resetTemplate(): void {
