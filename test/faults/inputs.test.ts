@@ -8,8 +8,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/schema.js';
@@ -21,6 +19,7 @@ import {
   type CliResult, type CliRun, type FrameLine, type RecordLine, countLines, expectValidRecord, readRecord, runCli, waitFor,
 } from '../helpers/cli.js';
 import { type TestImage, encodePng, writeTiff } from '../helpers/imageWriters.js';
+import { MjpegServer } from '../ingest/liveHelpers.js';
 import { childPids, servingUrl, useFaultFixtures } from './helpers.js';
 
 const ffmpegOk = spawnSync('ffmpeg', ['-version']).status === 0 && spawnSync('ffprobe', ['-version']).status === 0;
@@ -79,25 +78,10 @@ describe.skipIf(!ffmpegOk)('ffmpeg killed mid-stream', () => {
     ]);
     expect(made.status, made.stderr.toString()).toBe(0);
     const jpegs = fs.readdirSync(jpegDir).sort().map((n) => fs.readFileSync(path.join(jpegDir, n)));
-    const timers = new Set<NodeJS.Timeout>();
-    const camera = http.createServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame' });
-      let k = 0;
-      const timer = setInterval(() => {
-        const jpg = jpegs[k++ % jpegs.length];
-        res.write(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpg.length}\r\n\r\n`);
-        res.write(jpg);
-        res.write('\r\n');
-      }, 40);
-      timers.add(timer);
-      res.on('close', () => {
-        clearInterval(timer);
-        timers.delete(timer);
-      });
-    });
-    await new Promise<void>((resolve) => camera.listen(0, '127.0.0.1', () => resolve()));
+    const camera = new MjpegServer(jpegs);
+    const port = await camera.start();
     try {
-      const uri = `http://127.0.0.1:${(camera.address() as AddressInfo).port}/stream.mjpg`;
+      const uri = `http://127.0.0.1:${port}/stream.mjpg`;
       const record = path.join(fx.dir, 'killed-live.ndjson');
       const run = start([
         'run', '--source', uri, '--record', record, '--port', '0', '--template-frames', '5',
@@ -124,9 +108,7 @@ describe.skipIf(!ffmpegOk)('ffmpeg killed mid-stream', () => {
       const seqs = rec.frames.map((f) => f.seq);
       for (let i = 1; i < seqs.length; i++) expect(seqs[i], 'seq increases across the reconnect').toBeGreaterThan(seqs[i - 1]);
     } finally {
-      for (const t of timers) clearInterval(t);
-      camera.closeAllConnections();
-      await new Promise<void>((resolve) => camera.close(() => resolve()));
+      await camera.stop();
     }
   });
 });

@@ -2,6 +2,8 @@
  * Bounded waits for tests of live sources: every wait has a limit and fails
  * with a message saying what did not happen, never a hung test.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { defaultConfig, type Config } from '../../src/config/schema.js';
 import type { Frame, FrameSource } from '../../src/ingest/frame.js';
@@ -82,5 +84,53 @@ export function pidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** An MJPEG camera on HTTP: each client gets the JPEGs in a loop, one every 40 ms. */
+export class MjpegServer {
+  private readonly server = http.createServer((req, res) => this.serve(req, res));
+  private readonly timers = new Set<NodeJS.Timeout>();
+  clients = 0;
+
+  constructor(private readonly jpegs: Buffer[]) {}
+
+  async start(port = 0): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => resolve());
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops at once, cutting every stream mid-flight. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.clear();
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (req.url !== '/stream.mjpg') {
+      res.writeHead(404).end();
+      return;
+    }
+    this.clients++;
+    res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame', 'Cache-Control': 'no-cache' });
+    let k = 0;
+    const timer = setInterval(() => {
+      const jpg = this.jpegs[k++ % this.jpegs.length];
+      res.write(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpg.length}\r\n\r\n`);
+      res.write(jpg);
+      res.write('\r\n');
+    }, 40);
+    this.timers.add(timer);
+    res.on('close', () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    });
   }
 }

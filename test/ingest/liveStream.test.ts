@@ -6,8 +6,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
@@ -16,7 +14,7 @@ import type { Frame } from '../../src/ingest/frame.js';
 import { liveDecodeArgs, liveInput, LiveStreamSource } from '../../src/ingest/liveStream.js';
 import { expectInputError, expectInputErrorSync } from '../helpers/errors.js';
 import { tempDir } from '../helpers/imageWriters.js';
-import { configWith, openAs, ownsBuffer, pidAlive, pullFrames, waitUntil, within } from './liveHelpers.js';
+import { configWith, MjpegServer, openAs, ownsBuffer, pidAlive, pullFrames, waitUntil, within } from './liveHelpers.js';
 
 const W = 64;
 const H = 48;
@@ -46,52 +44,6 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** An MJPEG camera on HTTP: each client gets the JPEGs in a loop, one every 40 ms. */
-class MjpegServer {
-  private readonly server = http.createServer((req, res) => this.serve(req, res));
-  private readonly timers = new Set<NodeJS.Timeout>();
-  clients = 0;
-
-  async start(port = 0): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => resolve());
-    });
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  /** Stops at once, cutting every stream mid-flight. */
-  async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.timers.clear();
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
-  }
-
-  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (req.url !== '/stream.mjpg') {
-      res.writeHead(404).end();
-      return;
-    }
-    this.clients++;
-    res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame', 'Cache-Control': 'no-cache' });
-    let k = 0;
-    const timer = setInterval(() => {
-      const jpg = jpegs[k++ % jpegs.length];
-      res.write(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpg.length}\r\n\r\n`);
-      res.write(jpg);
-      res.write('\r\n');
-    }, 40);
-    this.timers.add(timer);
-    res.on('close', () => {
-      clearInterval(timer);
-      this.timers.delete(timer);
-    });
-  }
-}
-
 const servers: MjpegServer[] = [];
 const sources: LiveStreamSource[] = [];
 
@@ -118,7 +70,7 @@ function expectWholeFrame(f: Frame): void {
 
 describe('http:// MJPEG through ffmpeg', () => {
   it('receives frames, survives the server going away, reconnects with backoff and carries on with seq increasing', async () => {
-    const server = new MjpegServer();
+    const server = new MjpegServer(jpegs);
     servers.push(server);
     const port = await server.start();
     const src = live(`http://127.0.0.1:${port}/stream.mjpg`);
@@ -146,7 +98,7 @@ describe('http:// MJPEG through ffmpeg', () => {
     await waitUntil(() => src.stats.connections >= attempts + 2, () => `connections ${src.stats.connections}, ${JSON.stringify(src.health())}`);
     expect(pidAlive(firstPid)).toBe(false);
 
-    const again = new MjpegServer();
+    const again = new MjpegServer(jpegs);
     servers.push(again);
     await again.start(port);
     await waitUntil(() => src.health().state === 'connected', () => JSON.stringify(src.health()), 30_000);
@@ -170,7 +122,7 @@ describe('http:// MJPEG through ffmpeg', () => {
   });
 
   it('a stream that stalls (connected, no data) counts as dropped after ffmpeg.timeout', async () => {
-    const server = new MjpegServer();
+    const server = new MjpegServer(jpegs);
     servers.push(server);
     const port = await server.start();
     const src = live(`http://127.0.0.1:${port}/stream.mjpg`, config({ timeout: 1 }));
@@ -187,7 +139,7 @@ describe('http:// MJPEG through ffmpeg', () => {
   });
 
   it('a stream that cannot be opened at all is refused at open() with one line', async () => {
-    const server = new MjpegServer();
+    const server = new MjpegServer(jpegs);
     servers.push(server);
     const port = await server.start();
     await server.stop();
