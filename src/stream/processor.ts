@@ -2,7 +2,6 @@ import type { Config } from '../config/schema.js';
 import { InputError } from '../errors.js';
 import type { Frame, SourceInfo } from '../ingest/frame.js';
 import { loadLabels } from '../ingest/labels.js';
-import { columnToJson, type FeatureColumns } from '../kernels/features/columns.js';
 import { IntensityFeatures } from '../kernels/features/intensity.js';
 import type { TraceOptions } from '../kernels/features/traces.js';
 import { LocalCorrelation } from '../kernels/localCorrelation.js';
@@ -13,6 +12,7 @@ import type { SegmentOptions } from '../kernels/segment.js';
 import { TrackedObjects } from '../kernels/trackedObjects.js';
 import type { Backend } from './backend.js';
 import { loadCustomFeatures } from './customFeatures.js';
+import { FeatureJsonWriter } from './featureJson.js';
 import type { Message, Topic } from './hub.js';
 
 /**
@@ -124,35 +124,6 @@ const encoder = new TextEncoder();
 /** A message as UTF-8 JSON bytes (ASCII in practice: feature names and numbers). */
 function utf8(msg: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(msg));
-}
-
-const POW10 = Array.from({ length: 617 }, (_, i) => 10 ** (i - 308));
-
-/**
- * v to 9 significant digits. Features are computed in float64 from float32
- * pixels, whose own resolution is ~6e-8 relative, and 9 digits round-trip any
- * float32 exactly; printing all 17 digits of the float64 would only double
- * the size of objects lines (and of every subscriber's traffic).
- */
-export function significant9(v: number): number {
-  if (v === 0 || !Number.isFinite(v)) return v;
-  const e = Math.floor(Math.log10(Math.abs(v)));
-  if (e > 290 || e < -290) return v;
-  const scale = POW10[308 + 8 - e];
-  return Math.round(v * scale) / scale;
-}
-
-function featuresToJson(cols: FeatureColumns): Record<string, (number | null)[]> {
-  const out: Record<string, (number | null)[]> = {};
-  for (const [name, col] of Object.entries(cols)) {
-    const values = columnToJson(col);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v !== null) values[i] = significant9(v);
-    }
-    out[name] = values;
-  }
-  return out;
 }
 
 /** A label image as [label, count, label, count, …] runs in raster order. */
@@ -318,6 +289,7 @@ export class FrameRegistration {
 export class FrameMeasurement {
   /** Wanted outputs; changed by the consumer at any time. */
   wants: Wants = { heatmap: false, preview: [] };
+  private readonly json = new FeatureJsonWriter();
   private readonly local: LocalCorrelation | null;
   private readonly luma: Float32Array | null;
   private readonly labelImage: Int32Array | null;
@@ -365,8 +337,8 @@ export class FrameMeasurement {
     const measurer = this.objects?.measurer;
     if (!measurer) return;
     const seg = measurer.setTemplate(template);
-    const msg = { type: 'segmentation', seq: firstSeq, count: seg.count, ids: Array.from(seg.ids), features: featuresToJson(seg.features) };
-    out({ kind: 'json', topic: 'segmentation', bytes: utf8(msg) });
+    const head = { type: 'segmentation', seq: firstSeq, count: seg.count, ids: Array.from(seg.ids) };
+    out({ kind: 'json', topic: 'segmentation', bytes: this.json.encode(head, seg.features) });
     if (this.labelImage && measurer.writeLabelImage(this.labelImage)) {
       out({ kind: 'labels', seq: firstSeq, width: this.info.width, height: this.info.height, rle: runLengths(this.labelImage) });
     }
@@ -413,14 +385,14 @@ export class FrameMeasurement {
       const tr = tracked.measure(this.plane(r, oc.channel), f.t);
       if (tr.changed) {
         const shape = { AreaShape_Area: tr.features.AreaShape_Area, AreaShape_Center_X: tr.features.AreaShape_Center_X, AreaShape_Center_Y: tr.features.AreaShape_Center_Y };
-        const seg = { type: 'segmentation', seq: f.seq, count: tr.ids.length, ids: Array.from(tr.ids), births: tr.births, deaths: tr.deaths, features: featuresToJson(shape) };
-        out({ kind: 'json', topic: 'segmentation', bytes: utf8(seg) });
+        const seg = { type: 'segmentation', seq: f.seq, count: tr.ids.length, ids: Array.from(tr.ids), births: tr.births, deaths: tr.deaths };
+        out({ kind: 'json', topic: 'segmentation', bytes: this.json.encode(seg, shape) });
       }
-      extra.push({ kind: 'json', topic: 'objects', bytes: utf8({ type: 'objects', seq: f.seq, ids: Array.from(tr.ids), features: featuresToJson(tr.features) }) });
+      extra.push({ kind: 'json', topic: 'objects', bytes: this.json.encode({ type: 'objects', seq: f.seq, ids: Array.from(tr.ids) }, tr.features) });
     }
     if (measurer?.ready) {
       const o = measurer.measure(this.plane(r, oc.channel), f.t, coloc ? [r.registered[coloc[0]], r.registered[coloc[1]]] : undefined, f.seq);
-      extra.push({ kind: 'json', topic: 'objects', bytes: utf8({ type: 'objects', seq: f.seq, ids: Array.from(o.ids), features: featuresToJson(o.features) }) });
+      extra.push({ kind: 'json', topic: 'objects', bytes: this.json.encode({ type: 'objects', seq: f.seq, ids: Array.from(o.ids) }, o.features) });
       for (const ev of measurer.events) {
         extra.push({ kind: 'msg', topic: 'event', msg: { type: 'event', seq: f.seq, t: round6(ev.tMs), id: o.ids[ev.object], amplitude: round6(ev.amplitude) } });
       }

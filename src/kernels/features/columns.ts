@@ -13,10 +13,3 @@ export function allocColumns(names: readonly string[], count: number): FeatureCo
   for (const n of names) out[n] = new Float64Array(count);
   return out;
 }
-
-/** JSON-ready copy of one column: NaN and ±Infinity become null. */
-export function columnToJson(col: Float64Array): (number | null)[] {
-  const out: (number | null)[] = new Array(col.length);
-  for (let i = 0; i < col.length; i++) out[i] = Number.isFinite(col[i]) ? col[i] : null;
-  return out;
-}
