@@ -6,6 +6,7 @@ import { Hub } from '../stream/hub.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
 import { startService } from '../stream/service.js';
 import { loadUws } from '../stream/uwsServer.js';
+import type { StageTimes } from '../stream/processor.js';
 import { machine } from './bench.js';
 
 /**
@@ -14,8 +15,10 @@ import { machine } from './bench.js';
  * - stream_pipeline: 512² synthetic input at 200 fps with 200 objects, served,
  *   with 100 subscribers on `frame` and `objects` in a separate process.
  *   Reports processed fps in steady state, end-to-end latency p50/p99 (arrival
- *   → hub) after the template is built, frames dropped by the pipeline, and
- *   what the subscribers got (gaps, dropped messages).
+ *   → hub) after the template is built, frames dropped by the pipeline, the
+ *   worker's median stage times, what the subscribers got (gaps, dropped
+ *   messages) and the CPU time of the server and of the clients.
+ *   SCOPESTREAM_BENCH_WORKERS=0|1|2 overrides `pipeline.workers`.
  * - stream_fanout: 1,000 small messages/s to 200 clients; reports per-client
  *   delivery rates (min, median) over the steady seconds.
  *
@@ -26,6 +29,8 @@ import { machine } from './bench.js';
 const CLIENTS_JS = fileURLToPath(new URL('./benchClients.js', import.meta.url));
 
 interface FleetReport {
+  /** The fleet process's CPU time (user + system). */
+  cpuSeconds: number;
   clients: Record<string, { received: number; gaps: number; dropped: number; stamps?: number[] }>[];
 }
 
@@ -67,6 +72,7 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   config.source = uri;
   config.server.port = 0;
   config.server.wsEngine = engine as 'ws' | 'uws';
+  if (process.env.SCOPESTREAM_BENCH_WORKERS) config.pipeline.workers = Number(process.env.SCOPESTREAM_BENCH_WORKERS) as 0 | 1 | 2;
   const hub = new Hub();
   const counters = newCounters();
   const source = openSource(uri, config);
@@ -76,6 +82,7 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   await fleet.ready;
   const stamps: number[] = [];
   const latencies: number[] = [];
+  const stages: StageTimes[] = [];
   hub.subscribe(() => stamps.push(performance.now()), ['frame']);
   const summary = await runPipeline({
     config,
@@ -87,6 +94,7 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
     onTiming(latency, s) {
       service.hooks.onTiming?.(latency, s);
       latencies.push(latency);
+      stages.push(s);
     },
   });
   // Wait for the subscribers to receive the last messages (bounded), then collect.
@@ -99,6 +107,7 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   const steady = stamps.slice(skip);
   const fps = steady.length > 1 ? (steady.length - 1) / ((steady[steady.length - 1] - steady[0]) / 1000) : 0;
   const lat = latencies.slice(skip);
+  const stage = (k: keyof StageTimes): number => r2(quantile(stages.slice(skip).map((s) => s[k]), 0.5));
   const perClient = report.clients.map((c) => c.frame.received);
   return {
     case: 'stream_pipeline',
@@ -112,9 +121,14 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
     processed_fps: r2(fps),
     latency_p50_ms: r2(quantile(lat, 0.5)),
     latency_p99_ms: r2(quantile(lat, 0.99)),
+    // Per frame in the worker, medians: what the pipeline's own work costs under this load.
+    register_ms: stage('register'),
+    warp_ms: stage('warp'),
+    measure_ms: stage('measure'),
     subscriber_frames_min: Math.min(...perClient),
     subscriber_gaps: report.clients.reduce((s, c) => s + c.frame.gaps + c.objects.gaps, 0),
     subscriber_dropped: report.clients.reduce((s, c) => s + c.frame.dropped + c.objects.dropped, 0),
+    clients_cpu_s: r2(report.cpuSeconds),
     targets: { processed_fps: '≥ 199', latency_p99_ms: '≤ 15', subscriber_dropped: 0 },
   };
 }
