@@ -72,7 +72,11 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   config.source = uri;
   config.server.port = 0;
   config.server.wsEngine = engine as 'ws' | 'uws';
-  if (process.env.SCOPESTREAM_BENCH_WORKERS) config.pipeline.workers = Number(process.env.SCOPESTREAM_BENCH_WORKERS) as 0 | 1 | 2;
+  const workers = process.env.SCOPESTREAM_BENCH_WORKERS;
+  if (workers !== undefined) {
+    if (!['0', '1', '2'].includes(workers)) throw new Error(`SCOPESTREAM_BENCH_WORKERS: ${JSON.stringify(workers)} is not allowed; expected 0, 1 or 2`);
+    config.pipeline.workers = Number(workers) as 0 | 1 | 2;
+  }
   const hub = new Hub();
   const counters = newCounters();
   const source = openSource(uri, config);
