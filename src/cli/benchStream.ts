@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig } from '../config/schema.js';
 import { openSource } from '../ingest/open.js';
@@ -18,7 +19,9 @@ import { machine } from './bench.js';
  *   → hub) after the template is built, frames dropped by the pipeline, the
  *   worker's median stage times, what the subscribers got (gaps, dropped
  *   messages) and the CPU time of the server and of the clients.
- *   SCOPESTREAM_BENCH_WORKERS=0|1|2 overrides `pipeline.workers`.
+ *   SCOPESTREAM_BENCH_WORKERS=0|1|2 overrides `pipeline.workers`;
+ *   SCOPESTREAM_BENCH_TRACE=FILE writes one line per frame (arrival time,
+ *   latency, stage times) to see how they move over a run.
  * - stream_fanout: 1,000 small messages/s to 200 clients; reports per-client
  *   delivery rates (min, median) over the steady seconds.
  *
@@ -87,6 +90,7 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   const stamps: number[] = [];
   const latencies: number[] = [];
   const stages: StageTimes[] = [];
+  const arrivals: number[] = [];
   hub.subscribe(() => stamps.push(performance.now()), ['frame']);
   const summary = await runPipeline({
     config,
@@ -99,8 +103,14 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
       service.hooks.onTiming?.(latency, s);
       latencies.push(latency);
       stages.push(s);
+      arrivals.push(performance.now() - latency);
     },
   });
+  const traceFile = process.env.SCOPESTREAM_BENCH_TRACE;
+  if (traceFile) {
+    const lines = latencies.map((l, i) => `${r2(arrivals[i] - arrivals[0])}\t${r2(l)}\t${r2(stages[i].register)}\t${r2(stages[i].warp)}\t${r2(stages[i].measure)}\n`);
+    writeFileSync(traceFile, `t_ms\tlatency_ms\tregister_ms\twarp_ms\tmeasure_ms\n${lines.join('')}`);
+  }
   // Wait for the subscribers to receive the last messages (bounded), then collect.
   const timer = setTimeout(() => fleet.stop(), 30_000);
   const report = await fleet.done;

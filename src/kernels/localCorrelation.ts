@@ -21,7 +21,10 @@ interface LocalCorrExports {
  * with fewer than 2 finite pixel pairs or no variance gives NaN (null).
  *
  * The template is set rarely, so its centred copy and its per-block sums are
- * cached and a frame only adds Σf, Σf², Σft per block. Given the compiled
+ * cached and a frame only adds Σf, Σf², Σft per block. The centred copy is
+ * float32: a frame reads it whole, and at 512² 1 MB instead of 2 is a third
+ * of this pass's memory traffic; its rounding (2⁻²⁴ relative) moves r by
+ * about 1e-9, far below anything the map is read for (it is float32 itself). Given the compiled
  * `localcorr` kernel (src/kernels/wasm/assembly/localcorr.ts), float32 frames
  * are summed there with SIMD in float64 (the same sums up to the order of the
  * additions); without it, or for other arrays, the TypeScript pass below is
@@ -32,7 +35,8 @@ export class LocalCorrelation {
   readonly rows: number;
   /** r per block, row-major (cols × rows), overwritten by each `compute`. */
   readonly map: Float32Array;
-  private readonly centred: Float64Array;
+  /** The template minus its block means, rounded to float32: half the bytes to read per frame. */
+  private readonly centred: Float32Array;
   private readonly tMean: Float64Array;
   private readonly sf: Float64Array;
   private readonly sff: Float64Array;
@@ -66,7 +70,7 @@ export class LocalCorrelation {
     this.dirty = new Uint8Array(nb);
     let perBlock = (_i: number): Float64Array => new Float64Array(nb);
     if (kernel === undefined) {
-      this.centred = new Float64Array(width * height);
+      this.centred = new Float32Array(width * height);
     } else {
       const ex = instantiate(kernel) as unknown as LocalCorrExports;
       if (ex.init(width, height, block) !== 0) throw new Error(`WebAssembly local correlation: out of memory for ${width}×${height}`);
@@ -74,7 +78,7 @@ export class LocalCorrelation {
       const buf = ex.memory.buffer;
       this.wasm = ex;
       this.wasmFrame = new Float32Array(buf, ex.framePtr(), width * height);
-      this.centred = new Float64Array(buf, ex.centredPtr(), width * height);
+      this.centred = new Float32Array(buf, ex.centredPtr(), width * height);
       perBlock = (i) => new Float64Array(buf, ex.arrayPtr(i), nb);
     }
     // The order of the kernel's per-block arrays (ARRAY_* in localcorr.ts).
@@ -149,7 +153,8 @@ export class LocalCorrelation {
         for (let y = y0; y < y1; y++) {
           for (let i = y * width + x0, end = y * width + x1; i < end; i++) {
             const v = t[i];
-            const c = Number.isFinite(v) ? v - m : NaN;
+            // The sums below are of the stored (float32) values, so that they agree with the per-pixel sums.
+            const c = Number.isFinite(v) ? Math.fround(v - m) : NaN;
             centred[i] = c;
             if (c !== c) continue;
             ts += c;
