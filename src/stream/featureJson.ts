@@ -75,14 +75,16 @@ export class FeatureJsonWriter {
     // Scaled by a correctly rounded power of ten (two below 1e-300, where one would leave the table).
     let m = Math.round(e > 8 ? v / POW10[308 + e - 8] : e >= -300 ? v * POW10[308 + 8 - e] : v * 1e300 * POW10[16 - e]);
     let exp = e - 8;
-    // m < 2^31 (at most 10 digits): integer division from here on.
+    // m has 9 digits, 10 when rounding carried, 8 when the exponent came out one too high; each
+    // trailing zero dropped below takes one off. m < 2^31: integer division from here on.
+    let k = m >= 1e9 ? 10 : m >= 1e8 ? 9 : digitCount(m);
     let q = (m / 10) | 0;
     while (m === q * 10) {
       m = q;
       q = (m / 10) | 0;
       exp++;
+      k--;
     }
-    const k = digitCount(m);
     // ToString layout: value = 0.d1…dk × 10^n.
     const n = k + exp;
     let i = this.len;
