@@ -24,6 +24,7 @@ import { machine } from './bench.js';
  *   latency, stage times) to see how they move over a run.
  * - stream_fanout: 1,000 small messages/s to 200 clients; reports per-client
  *   delivery rates (min, median) over the steady seconds.
+ * - host_speed, first: how much this machine's CPU speed moves (hostSpeed).
  *
  * Engines: `ws`, and `uws` when the uWebSockets.js package loads (its native
  * build; SCOPESTREAM_BENCH_ENGINES=ws|uws|ws,uws chooses). One JSON line per
@@ -203,8 +204,48 @@ async function streamFanout(engine: string): Promise<Record<string, unknown>> {
   };
 }
 
+/**
+ * How steady this machine's CPU is: a fixed amount of arithmetic (about as
+ * long as the pipeline's work on one frame) every 5 ms, as the worker runs,
+ * with nothing else of ours running. On a VM whose host has other tenants its
+ * time moves by phases of seconds; the pipeline's work moves with it, and a
+ * phase slow enough leaves no room at 200 fps whatever the code does. Reported
+ * beside the pipeline's figures so that they can be read against it.
+ */
+async function hostSpeed(): Promise<Record<string, unknown>> {
+  const SECONDS = 10;
+  const table = Float64Array.from({ length: 4096 }, (_, i) => i * 1e-3);
+  const work = (): number => {
+    let s = 0;
+    for (let r = 0; r < 680; r++) for (let i = 0; i < 4096; i++) s += table[i] * table[(i * 7) & 4095];
+    return s;
+  };
+  let sink = 0;
+  for (let i = 0; i < 100; i++) sink += work();
+  const perSecond: number[][] = [];
+  const t0 = performance.now();
+  for (let now = t0; now - t0 < SECONDS * 1000; now = performance.now()) {
+    const s = performance.now();
+    sink += work();
+    const d = performance.now() - s;
+    (perSecond[Math.floor((s - t0) / 1000)] ??= []).push(d);
+    await new Promise((r) => setTimeout(r, Math.max(0, 5 - d)));
+  }
+  // Read, so that the arithmetic is not optimised away.
+  if (!Number.isFinite(sink)) throw new Error('host_speed: the probe arithmetic went non-finite');
+  const medians = perSecond.filter((x) => x !== undefined).map((x) => quantile(x, 0.5));
+  return {
+    case: 'host_speed',
+    seconds: SECONDS,
+    work_ms_per_second_median: medians.map(r2),
+    slowest_over_fastest: r2(Math.max(...medians) / Math.min(...medians)),
+  };
+}
+
 export async function runStreamBench(json: boolean): Promise<number> {
   const m = machine();
+  const host = await hostSpeed();
+  process.stdout.write((json ? JSON.stringify({ ...host, machine: m }) : JSON.stringify({ ...host, machine: m }, null, 1)) + '\n');
   // SCOPESTREAM_BENCH_ENGINES=uws measures one engine (repeated runs); by default every engine that loads.
   const wanted = (process.env.SCOPESTREAM_BENCH_ENGINES ?? 'ws,uws').split(',');
   const engines: string[] = wanted.filter((e) => e === 'ws');
