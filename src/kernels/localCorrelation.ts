@@ -23,12 +23,13 @@ interface LocalCorrExports {
  * The template is set rarely, so its centred copy and its per-block sums are
  * cached and a frame only adds Σf, Σf², Σft per block. The centred copy is
  * float32: a frame reads it whole, and at 512² 1 MB instead of 2 is a third
- * of this pass's memory traffic; its rounding (2⁻²⁴ relative) moves r by
- * about 1e-9, far below anything the map is read for (it is float32 itself). Given the compiled
- * `localcorr` kernel (src/kernels/wasm/assembly/localcorr.ts), float32 frames
- * are summed there with SIMD in float64 (the same sums up to the order of the
- * additions); without it, or for other arrays, the TypeScript pass below is
- * used, which is the reference.
+ * of this pass's memory traffic; its rounding (2⁻²⁴ relative) moves r by at
+ * most 2⁻²³; measured, about 1e-9, below the float32 rounding of the map
+ * itself. Given the compiled `localcorr` kernel
+ * (src/kernels/wasm/assembly/localcorr.ts), float32 frames are summed there
+ * with SIMD in float64 (the same sums up to the order of the additions);
+ * without it, or for other arrays, the TypeScript pass below is used, which
+ * is the reference.
  */
 export class LocalCorrelation {
   readonly cols: number;
