@@ -1,17 +1,21 @@
 /**
- * Overload (issue 6; docs/reliability.md): a live source at about twice what
- * the pipeline can process, for 20 s (the 60 s and longer runs are the soak
+ * Overload (issue 6; docs/reliability.md): a live source at well over twice
+ * what the pipeline can process, for 24 s (the longer runs are the soak
  * benchmark's, `npm run soak`):
  * every frame the source made is either processed or counted
  * dropped (the end line: frames + dropped = what the source produced), the
  * process's memory stays under the bound documented in docs/reliability.md,
  * and /healthz, /metrics and the stats topic keep answering throughout.
  *
- * The source: the simulator at 1024² and 80 fps, cycling 20 pre-rendered
+ * The source: the simulator at 1024² and 200 fps, cycling 20 pre-rendered
  * frames (`loop=20`: rendering a 1024² frame takes ~10 ms on the main thread,
  * which would itself limit the rate); the pipeline, measuring 600 objects
- * with quartiles on every frame, processes about 35–45 fps on this 2-core
- * machine (one worker): about half the frames are dropped. A source that
+ * with quartiles on every frame, processes about 60–80 fps on this 2-core
+ * machine (one worker; 62 and 80 fps measured on 2026-11-23, before and after
+ * that day's faster local correlation): more than half the frames are
+ * dropped. The rate is far above the pipeline's so that the premise holds
+ * however fast the machine or the code gets (it was 80 fps, and a faster
+ * pipeline dropped only 8 %). A source that
  * renders slower than its own fps is a different fault, tested at the end
  * (see there).
  */
@@ -106,11 +110,11 @@ function counter(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-describe('overload: a live source at twice the pipeline capacity', () => {
-  it('1024² at 80 fps for 60 s: in = processed + dropped, RSS under the bound, /healthz, /metrics and stats answer throughout', async () => {
+describe('overload: a live source at over twice the pipeline capacity', () => {
+  it('1024² at 200 fps for 24 s: in = processed + dropped, RSS under the bound, /healthz, /metrics and stats answer throughout', async () => {
     const N = 4800;
     const record = path.join(fx.dir, 'overload.ndjson');
-    const uri = `synthetic:?width=1024&height=1024&fps=80&frames=${N}&loop=20&objects=600&seed=51`;
+    const uri = `synthetic:?width=1024&height=1024&fps=200&frames=${N}&loop=20&objects=600&seed=51`;
     const run = fx.start(['run', '--source', uri, '--record', record, '--port', '0', '--set', 'objects.quartilesEvery=1'], { timeoutMs: 400_000 });
     const base = await servingUrl(run);
     const pid = run.child.pid as number;
