@@ -244,8 +244,8 @@ async function hostSpeed(): Promise<Record<string, unknown>> {
 
 export async function runStreamBench(json: boolean): Promise<number> {
   const m = machine();
-  const host = await hostSpeed();
-  process.stdout.write((json ? JSON.stringify({ ...host, machine: m }) : JSON.stringify({ ...host, machine: m }, null, 1)) + '\n');
+  const print = (line: Record<string, unknown>): void => void process.stdout.write((json ? JSON.stringify(line) : JSON.stringify(line, null, 1)) + '\n');
+  print({ ...(await hostSpeed()), machine: m });
   // SCOPESTREAM_BENCH_ENGINES=uws measures one engine (repeated runs); by default every engine that loads.
   const wanted = (process.env.SCOPESTREAM_BENCH_ENGINES ?? 'ws,uws').split(',');
   const engines: string[] = wanted.filter((e) => e === 'ws');
@@ -264,8 +264,7 @@ export async function runStreamBench(json: boolean): Promise<number> {
       const cpu0 = process.cpuUsage();
       const result = await run(engine);
       const cpu = process.cpuUsage(cpu0);
-      const line = { ...result, server_cpu_s: r2((cpu.user + cpu.system) / 1e6), machine: m };
-      process.stdout.write((json ? JSON.stringify(line) : JSON.stringify(line, null, 1)) + '\n');
+      print({ ...result, server_cpu_s: r2((cpu.user + cpu.system) / 1e6), machine: m });
     }
   }
   return 0;
