@@ -37,7 +37,7 @@ const WARMUP_RUNS = 20;
 const WARMUP_MS = 300;
 
 export function machine(): Record<string, unknown> {
-  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, nodeFlags: process.execArgv.join(' ') };
 }
 
 function stats(samples: number[]): { median_ms: number; p90_ms: number } {

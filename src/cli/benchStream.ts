@@ -21,7 +21,8 @@ import { machine } from './bench.js';
  *   messages) and the CPU time of the server and of the clients.
  *   SCOPESTREAM_BENCH_WORKERS=0|1|2 overrides `pipeline.workers`;
  *   SCOPESTREAM_BENCH_TRACE=FILE writes one line per frame (arrival time,
- *   latency, stage times) to see how they move over a run.
+ *   latency, stage times) to see how they move over a run; its abs_ms is the
+ *   arrival on the process clock, the one `node --trace-gc` prints.
  * - stream_fanout: 1,000 small messages/s to 200 clients; reports per-client
  *   delivery rates (min, median) over the steady seconds.
  * - host_speed, first: how much this machine's CPU speed moves (hostSpeed).
@@ -109,8 +110,8 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   });
   const traceFile = process.env.SCOPESTREAM_BENCH_TRACE;
   if (traceFile) {
-    const lines = latencies.map((l, i) => `${r2(arrivals[i] - arrivals[0])}\t${r2(l)}\t${r2(stages[i].register)}\t${r2(stages[i].warp)}\t${r2(stages[i].measure)}\n`);
-    writeFileSync(traceFile, `t_ms\tlatency_ms\tregister_ms\twarp_ms\tmeasure_ms\n${lines.join('')}`);
+    const lines = latencies.map((l, i) => `${r2(arrivals[i] - arrivals[0])}\t${r2(l)}\t${r2(stages[i].register)}\t${r2(stages[i].warp)}\t${r2(stages[i].measure)}\t${r2(arrivals[i])}\n`);
+    writeFileSync(traceFile, `t_ms\tlatency_ms\tregister_ms\twarp_ms\tmeasure_ms\tabs_ms\n${lines.join('')}`);
   }
   // Wait for the subscribers to receive the last messages (bounded), then collect.
   const timer = setTimeout(() => fleet.stop(), 30_000);

@@ -36,7 +36,8 @@ export async function* pacedReplay(
  * consumer falls behind, the oldest waiting frame is dropped (and counted)
  * so that the newest are always processed and the camera never waits.
  * `fps` (for sources that produce on demand, like the simulator) makes the
- * queue pull one frame per 1/fps seconds on its own clock.
+ * queue pull one frame per 1/fps seconds on its own clock, which, like a
+ * camera's, keeps running while the consumer or the event loop is late.
  */
 export class LiveQueue {
   dropped = 0;
@@ -76,9 +77,11 @@ export class LiveQueue {
         if (period > 0) {
           next += period;
           const wait = next - performance.now();
-          // Behind by more than a frame: restart the clock rather than burst to catch up.
-          if (wait < -period) next = performance.now();
-          else if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          // Behind (the main thread was busy): no waiting, and no restart of the clock either. A camera
+          // keeps its rate while we are late, so the frames due meanwhile are taken at once, one per
+          // turn of the event loop, and the queue drops (and counts) the oldest if they overflow it.
+          // Restarting the clock instead made the simulator slow down silently whenever we were late.
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
         // A source slower than its own rate never waits on the timer above, and one that makes frames
         // synchronously (the simulator) would then starve sockets and the pipeline.

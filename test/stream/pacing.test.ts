@@ -167,6 +167,46 @@ describe('LiveQueue', () => {
     expect(produced.length).toBe(made);
   });
 
+  /**
+   * The pump paced at `fps` is a camera's clock: when the event loop was
+   * blocked (here 120 ms, twelve 10 ms periods), the frames due meanwhile are
+   * taken at once, one per turn of the loop with no timer, and those beyond
+   * the queue's capacity are dropped and counted. It used to restart its
+   * clock instead, so the simulator made those frames later and the rate fell
+   * without a drop showing anywhere. Only counts are checked: the stall only
+   * makes at least twelve frames due, however slow the machine.
+   */
+  it('paced at fps, a blocked event loop is caught up: the frames due are taken at once and the overflow is counted', async () => {
+    const FPS = 100;
+    const CAP = 4;
+    async function* camera(): AsyncGenerator<Frame> {
+      for (let i = 0; i < 1000; i++) yield frame(i, i * 10);
+    }
+    const q = new LiveQueue(CAP);
+    q.start(camera(), FPS);
+    const delivered: number[] = [];
+    let afterStall = -1;
+    let caughtUp = -1;
+    let droppedInBurst = -1;
+    for await (const f of q.frames()) {
+      delivered.push(f.seq);
+      if (delivered.length === 5) {
+        const until = performance.now() + 120;
+        while (performance.now() < until);
+        afterStall = q.received;
+        // Twenty turns of the loop, far less than one period: only a catch-up pulls frames here.
+        for (let k = 0; k < 20; k++) await turn();
+        caughtUp = q.received;
+        droppedInBurst = q.dropped;
+        q.stop();
+      }
+    }
+    expect(caughtUp - afterStall, 'frames taken right after the stall').toBeGreaterThanOrEqual(10);
+    // Twelve or more were due; the queue holds CAP, so the rest were dropped, each one counted.
+    expect(droppedInBurst).toBeGreaterThanOrEqual(12 - CAP - 2);
+    expect(q.received).toBe(delivered.length + q.dropped + q.depth);
+  });
+
   it("a source's error reaches the consumer after the frames queued before it", async () => {
     async function* failing(): AsyncGenerator<Frame> {
       yield frame(0, 0);
