@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { startCli } from '../helpers/cli.js';
+import { readNdjsonSoFar, readRecord, startCli } from '../helpers/cli.js';
 import type { Config } from '../../src/config/schema.js';
 import { type Served, describeEngines, startServed, until } from '../helpers/server.js';
 
@@ -23,15 +23,6 @@ afterEach(async () => {
   served = null;
 });
 
-const lines = (file: string): Record<string, unknown>[] =>
-  fs.existsSync(file)
-    ? fs
-        .readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
-
 describeEngines('scopestream subscribe', (engine) => {
   const serve = (uri: string, edit?: (c: Config) => void): Promise<Served> => startServed(uri, edit, engine);
 
@@ -39,7 +30,7 @@ describeEngines('scopestream subscribe', (engine) => {
     served = await serve('synthetic:?width=96&height=96&fps=60&objects=8&seed=21');
     const out = path.join(dir, `${engine}-log.ndjson`);
     const sub = startCli(['subscribe', served.ws, '--topics', 'frame,objects', '--out', out], { timeoutMs: 90_000 });
-    await until(() => lines(out).filter((m) => m.topic === 'frame').length >= 40, 'the subscriber to log 40 frames', 60_000);
+    await until(() => readNdjsonSoFar(out).filter((m) => m.topic === 'frame').length >= 40, 'the subscriber to log 40 frames', 60_000);
     const port = served.service.server.port;
     await served.service.server.stopListening();
     // The feed goes on while the server is away; the ring keeps what the subscriber misses.
@@ -48,12 +39,13 @@ describeEngines('scopestream subscribe', (engine) => {
     await served.service.server.listen(port);
     await until(() => sub.output.stderr.includes('disconnected'), 'the subscriber to notice');
     const target = served.counters.processed + 30;
-    await until(() => lines(out).filter((m) => m.topic === 'frame').length >= target, 'the subscriber to catch up', 60_000);
+    await until(() => readNdjsonSoFar(out).filter((m) => m.topic === 'frame').length >= target, 'the subscriber to catch up', 60_000);
     sub.child.kill('SIGINT');
     const r = await sub.done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/gap/);
-    const log = lines(out);
+    // Once the subscriber has exited, the log must be whole: every line JSON, the last one ended.
+    const log = readRecord(out);
     for (const topic of ['frame', 'objects']) {
       const seqs = log.filter((m) => m.topic === topic).map((m) => m.topicSeq as number);
       expect(seqs.length).toBeGreaterThan(40);
@@ -70,6 +62,7 @@ describeEngines('scopestream subscribe', (engine) => {
     sub.child.kill('SIGINT');
     const r = await sub.done;
     expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(out, 'utf8').endsWith('\n'), 'the CSV ends with a whole row').toBe(true);
     const [header, ...body] = rows();
     const cols = header.split(',');
     expect(cols.slice(0, 3)).toEqual(['seq', 't', 'id']);

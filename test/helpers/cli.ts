@@ -97,6 +97,26 @@ export function readRecord(file: string): RecordLine[] {
     });
 }
 
+/**
+ * The complete lines of an NDJSON file another process is still writing: the
+ * text after the last newline may be half a line and is left for a later read.
+ */
+export function readNdjsonSoFar(file: string): Record<string, unknown>[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const end = text.lastIndexOf('\n');
+  if (end < 0) return [];
+  return text
+    .slice(0, end)
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** Complete lines of `type` in a record being written (a partial last line is ignored). */
 export function countLines(file: string, type: string): number {
   let text: string;
