@@ -82,6 +82,14 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
     if (!['0', '1', '2'].includes(workers)) throw new Error(`SCOPESTREAM_BENCH_WORKERS: ${JSON.stringify(workers)} is not allowed; expected 0, 1 or 2`);
     config.pipeline.workers = Number(workers) as 0 | 1 | 2;
   }
+  const priority = process.env.SCOPESTREAM_BENCH_PRIORITY;
+  if (priority !== undefined) {
+    const n = Number(priority);
+    if (priority !== 'null' && !(Number.isInteger(n) && n >= -20 && n <= 19)) {
+      throw new Error(`SCOPESTREAM_BENCH_PRIORITY: ${JSON.stringify(priority)} is not allowed; expected an integer from -20 to 19, or null`);
+    }
+    config.pipeline.priority = priority === 'null' ? null : n;
+  }
   const hub = new Hub();
   const counters = newCounters();
   const source = openSource(uri, config);
@@ -145,6 +153,8 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
     subscriber_gaps: report.clients.reduce((s, c) => s + c.frame.gaps + c.objects.gaps, 0),
     subscriber_dropped: report.clients.reduce((s, c) => s + c.frame.dropped + c.objects.dropped, 0),
     clients_cpu_s: r2(report.cpuSeconds),
+    // The worker threads' nice values (pipeline.priority), or why one could not be set.
+    worker_priority: summary.priority.map((p) => p.error ?? p.applied),
     targets: { processed_fps: '≥ 199', latency_p99_ms: '≤ 15', subscriber_dropped: 0 },
   };
 }

@@ -49,6 +49,7 @@ export const OPTIONS = {
   'live.queue': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 8 },
   'live.statusInterval': { kind: { type: 'number', min: 0.1, max: 3600 }, default: 1 },
   'pipeline.workers': { kind: { type: 'workers' }, default: 'auto' },
+  'pipeline.priority': { kind: { type: 'number', min: -20, max: 19, integer: true, nullable: true }, default: -10 },
   'server.enabled': { kind: { type: 'boolean' }, default: true },
   'server.host': { kind: { type: 'string' }, default: '127.0.0.1' },
   'server.port': { kind: { type: 'number', min: 0, max: 65535, integer: true }, default: 8080 },
@@ -145,7 +146,7 @@ export interface Config {
   replay: { speed: Speed };
   record: { file: string | null; rotateBytes: number; rotateSeconds: number; maxBacklogBytes: number };
   live: { queue: number; statusInterval: number };
-  pipeline: { workers: 'auto' | number };
+  pipeline: { workers: 'auto' | number; priority: number | null };
   server: {
     enabled: boolean;
     host: string;

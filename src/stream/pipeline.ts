@@ -5,6 +5,7 @@ import type { Hub, Message } from './hub.js';
 import { LiveQueue, pacedReplay } from './pacing.js';
 import type { Output, PreviewHeader, PreviewKind, StageTimes } from './processor.js';
 import { openStage, type ProcessingStage } from './stage.js';
+import type { ThreadPriority } from './threadPriority.js';
 
 export { motionOptions, round6, segmentOptions, traceOptions } from './processor.js';
 
@@ -44,6 +45,8 @@ export interface PipelineOptions {
 /** What the outputs may change while the pipeline runs. */
 export interface PipelineControl {
   readonly backend: string;
+  /** The worker threads' priorities (those of the current workers, after any replacement). */
+  readonly priority: ThreadPriority[];
   setPreview(kinds: PreviewKind[]): void;
   resetTemplate(): void;
 }
@@ -68,6 +71,7 @@ const MAX_RESTARTS = 3;
 export interface PipelineSummary {
   info: SourceInfo;
   backend: string;
+  priority: ThreadPriority[];
   frames: number;
   dropped: number;
   errors: number;
@@ -159,6 +163,9 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
   let preview: PreviewKind[] = [];
   opts.onStart?.(info, {
     backend: stage.backend,
+    get priority() {
+      return stage.priority;
+    },
     setPreview(kinds) {
       preview = kinds;
       stage.setWants({ heatmap, preview });
@@ -256,5 +263,5 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     await source.close();
   }
   end();
-  return { info, backend: stage.backend, frames, dropped: (live?.dropped ?? 0) + lost, errors };
+  return { info, backend: stage.backend, priority: stage.priority, frames, dropped: (live?.dropped ?? 0) + lost, errors };
 }

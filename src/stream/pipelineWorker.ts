@@ -5,6 +5,7 @@ import type { Frame, SourceInfo } from '../ingest/frame.js';
 import type { RegisteredFrame } from '../kernels/motionCorrector.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { FrameMeasurement, FrameProcessor, FrameRegistration, type Output, type RegisterOutput, type Wants } from './processor.js';
+import { type ThreadPriority, setThisThreadPriority } from './threadPriority.js';
 
 /**
  * Worker-thread entry (src/stream/stage.ts starts it). Its role:
@@ -37,7 +38,7 @@ export type ToWorker =
   | { type: 'close' };
 
 export type FromWorker =
-  | { type: 'ready'; backend: string }
+  | { type: 'ready'; backend: string; priority: ThreadPriority }
   | { type: 'failed'; message: string; input: boolean }
   /** The outputs of one frame (or of a flush), and how many frames they account for. */
   | { type: 'out'; items: Output[]; done: number; flushed: boolean };
@@ -68,6 +69,8 @@ function sendOut(items: Output[], done: number, flushed: boolean): void {
 }
 
 try {
+  // First: the priority is the thread's, and everything after runs at it.
+  const priority = setThisThreadPriority(init.config.pipeline.priority);
   const backend = await selectBackend(init.backend, {
     normalization: init.config.registration.normalization,
     phaseSigma: init.config.registration.phaseSigma,
@@ -75,7 +78,7 @@ try {
   if (init.role === 'whole') runWhole(await FrameProcessor.create(init.config, init.info, backend));
   else if (init.role === 'register') runRegister(FrameRegistration.create(init.config, init.info, backend), init.handoff as MessagePort);
   else runMeasure(await FrameMeasurement.create(init.config, init.info, backend), init.handoff as MessagePort);
-  port.postMessage({ type: 'ready', backend: backend.name } satisfies FromWorker);
+  port.postMessage({ type: 'ready', backend: backend.name, priority } satisfies FromWorker);
 } catch (e) {
   fail(e);
 }

@@ -61,6 +61,7 @@ export async function startService(config: Config, hub: Hub, counters: PipelineC
         dtype: info?.dtype ?? null,
         live: info?.live ?? null,
         backend: control?.backend ?? null,
+        workerPriority: control?.priority ?? null,
         engine: o.wsEngine,
         uptimeS: Math.round((performance.now() - started) / 100) / 10,
         counters: { ...counters },

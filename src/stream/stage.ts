@@ -7,6 +7,7 @@ import { type BackendChoice, selectBackend } from './backend.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerInit } from './pipelineWorker.js';
 import { FrameProcessor, type Output, type Wants } from './processor.js';
+import type { ThreadPriority } from './threadPriority.js';
 
 /**
  * Where the per-frame work runs, seen from the main thread: inline (workers:
@@ -16,6 +17,8 @@ import { FrameProcessor, type Output, type Wants } from './processor.js';
  */
 export interface ProcessingStage {
   readonly backend: string;
+  /** Each worker thread's priority (pipeline.priority); none when the work runs on the main thread. */
+  readonly priority: ThreadPriority[];
   /** Frames pushed whose outputs have not come back yet. */
   readonly inFlight: number;
   push(frame: Frame): void;
@@ -55,6 +58,8 @@ export async function openStage(
 
 class InlineStage implements ProcessingStage {
   readonly inFlight = 0;
+  // The main thread keeps its priority: it also serves the sockets and the dashboard.
+  readonly priority: ThreadPriority[] = [];
   private constructor(
     readonly backend: string,
     private readonly processor: FrameProcessor,
@@ -115,6 +120,7 @@ class WorkerStage implements ProcessingStage {
 
   private constructor(
     readonly backend: string,
+    readonly priority: ThreadPriority[],
     /** Frames, flush and template resets go here. */
     private readonly input: Worker,
     /** Outputs come from here; wants go here. */
@@ -127,7 +133,7 @@ class WorkerStage implements ProcessingStage {
     const failed = (e: Error): void => {
       if (stage !== null && !stage.closed) onFailure(e);
     };
-    const start = (role: WorkerInit['role'], handoff?: MessagePort): Promise<{ worker: Worker; backend: string }> => {
+    const start = (role: WorkerInit['role'], handoff?: MessagePort): Promise<{ worker: Worker; backend: string; priority: ThreadPriority }> => {
       const worker = new Worker(WORKER_URL, { workerData: { ...init, role, handoff } satisfies WorkerInit, transferList: handoff ? [handoff] : [] });
       workers.push(worker);
       // The same words for either half: what the user needs is that the pipeline's worker died.
@@ -137,7 +143,7 @@ class WorkerStage implements ProcessingStage {
         worker.on('message', (m: FromWorker) => {
           if (m.type === 'ready') {
             started = true;
-            resolve({ worker, backend: m.backend });
+            resolve({ worker, backend: m.backend, priority: m.priority });
           } else if (m.type === 'failed') reject(m.input ? new InputError(m.message) : new Error(m.message));
           else if (stage) {
             for (const o of m.items) onOutput(o);
@@ -156,11 +162,11 @@ class WorkerStage implements ProcessingStage {
     try {
       if (!split) {
         const w = await start('whole');
-        stage = new WorkerStage(w.backend, w.worker, w.worker);
+        stage = new WorkerStage(w.backend, [w.priority], w.worker, w.worker);
       } else {
         const { port1, port2 } = new MessageChannel();
         const [reg, meas] = await Promise.all([start('register', port1), start('measure', port2)]);
-        stage = new WorkerStage(reg.backend, reg.worker, meas.worker);
+        stage = new WorkerStage(reg.backend, [reg.priority, meas.priority], reg.worker, meas.worker);
       }
       return stage;
     } catch (e) {

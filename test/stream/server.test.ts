@@ -392,6 +392,14 @@ describeEngines('server', (engine) => {
       const status = (await (await fetch(served.http + '/api/status')).json()) as Record<string, unknown>;
       expect(status).toMatchObject({ width: 128, height: 128, channels: 1, live: true, subscribers: 1 });
       expect(['wasm', 'ts']).toContain(status.backend);
+      // pipeline.priority (default -10): raised where this process may (root, CAP_SYS_NICE), else said why.
+      const prio = status.workerPriority as { requested: number; applied: number | null; error: string | null }[];
+      expect(prio.length).toBeGreaterThan(0);
+      for (const p of prio) {
+        expect(p.requested).toBe(-10);
+        if (p.error === null) expect(p.applied).toBe(-10);
+        else expect(p.error).toMatch(/^not applied: /);
+      }
       expect(await (await fetch(served.http + '/healthz')).json()).toEqual({ ok: true });
       const labels = (await (await fetch(served.http + '/api/labels')).json()) as { width: number; height: number; rle: number[] };
       let total = 0;

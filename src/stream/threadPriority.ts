@@ -1,0 +1,43 @@
+import { getPriority, setPriority } from 'node:os';
+
+/**
+ * The scheduling priority (nice value) of the calling thread: what was asked
+ * (`pipeline.priority`), what the thread runs at, and why they differ.
+ *
+ * A pipeline worker raises its own thread above the main thread and other
+ * processes, so that a frame being registered is not preempted by the
+ * sockets' sends or by local subscribers: on a machine whose cores are all
+ * busy that preemption, not the work, is what makes the latency tail
+ * (docs/design.md, "Decisions"). On Linux each thread has its own nice value
+ * and setpriority(PRIO_PROCESS, 0) changes only the calling thread's; on other
+ * systems it would change the whole process's, so the request is not applied
+ * there. Raising it (a negative value) needs root or CAP_SYS_NICE; without
+ * them the thread keeps its priority and `error` says so.
+ */
+export interface ThreadPriority {
+  requested: number | null;
+  /** The thread's nice value now; null when it cannot be read. */
+  applied: number | null;
+  error: string | null;
+}
+
+export function setThisThreadPriority(requested: number | null, platform: string = process.platform): ThreadPriority {
+  const current = (): number | null => {
+    try {
+      return getPriority(0);
+    } catch {
+      return null;
+    }
+  };
+  if (requested === null) return { requested, applied: current(), error: null };
+  if (platform !== 'linux') return { requested, applied: current(), error: `not applied: per-thread priorities are set only on Linux (this is ${platform})` };
+  try {
+    setPriority(0, requested);
+    return { requested, applied: current(), error: null };
+  } catch (e) {
+    // Node reports it as a SystemError (ERR_SYSTEM_ERROR) whose info.code is the errno name.
+    const code = (e as { info?: { code?: string } }).info?.code ?? (e as NodeJS.ErrnoException).code ?? '';
+    const why = code === 'EACCES' || code === 'EPERM' ? 'not permitted (a negative value needs root or CAP_SYS_NICE)' : (e as Error).message;
+    return { requested, applied: current(), error: `not applied: ${why}` };
+  }
+}
