@@ -84,11 +84,11 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
   }
   const priority = process.env.SCOPESTREAM_BENCH_PRIORITY;
   if (priority !== undefined) {
-    const n = Number(priority);
-    if (priority !== 'null' && !(Number.isInteger(n) && n >= -20 && n <= 19)) {
-      throw new Error(`SCOPESTREAM_BENCH_PRIORITY: ${JSON.stringify(priority)} is not allowed; expected an integer from -20 to 19, or null`);
+    const n = priority.trim() === '' ? NaN : Number(priority);
+    if (priority !== 'null' && priority !== 'auto' && !(Number.isInteger(n) && n >= -20 && n <= 19)) {
+      throw new Error(`SCOPESTREAM_BENCH_PRIORITY: ${JSON.stringify(priority)} is not allowed; expected auto, an integer from -20 to 19, or null`);
     }
-    config.pipeline.priority = priority === 'null' ? null : n;
+    config.pipeline.priority = priority === 'null' ? null : priority === 'auto' ? 'auto' : n;
   }
   const hub = new Hub();
   const counters = newCounters();

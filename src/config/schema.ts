@@ -13,7 +13,8 @@ type Kind =
   | { type: 'boolean' }
   | { type: 'channel' }
   | { type: 'speed' }
-  | { type: 'workers' };
+  | { type: 'workers' }
+  | { type: 'priority' };
 
 interface OptionSpec {
   kind: Kind;
@@ -49,7 +50,7 @@ export const OPTIONS = {
   'live.queue': { kind: { type: 'number', min: 1, max: 10000, integer: true }, default: 8 },
   'live.statusInterval': { kind: { type: 'number', min: 0.1, max: 3600 }, default: 1 },
   'pipeline.workers': { kind: { type: 'workers' }, default: 'auto' },
-  'pipeline.priority': { kind: { type: 'number', min: -20, max: 19, integer: true, nullable: true }, default: -10 },
+  'pipeline.priority': { kind: { type: 'priority' }, default: 'auto' },
   'server.enabled': { kind: { type: 'boolean' }, default: true },
   'server.host': { kind: { type: 'string' }, default: '127.0.0.1' },
   'server.port': { kind: { type: 'number', min: 0, max: 65535, integer: true }, default: 8080 },
@@ -146,7 +147,7 @@ export interface Config {
   replay: { speed: Speed };
   record: { file: string | null; rotateBytes: number; rotateSeconds: number; maxBacklogBytes: number };
   live: { queue: number; statusInterval: number };
-  pipeline: { workers: 'auto' | number; priority: number | null };
+  pipeline: { workers: 'auto' | number; priority: 'auto' | number | null };
   server: {
     enabled: boolean;
     host: string;
@@ -236,6 +237,8 @@ function describeAllowed(kind: Kind): string {
       return '"max", "realtime" or a positive speed factor';
     case 'workers':
       return '"auto", 2 (registration and measurement in two worker threads), 1 (both in one) or 0 (on the main thread)';
+    case 'priority':
+      return '"auto", a nice value from -20 to 19, or null (left as started)';
   }
 }
 
@@ -289,6 +292,12 @@ export function coerceOption(name: string, value: unknown): unknown {
       if (value === 'auto') return value;
       const v = fromCli && value.trim() !== '' ? Number(value) : value;
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2) refuse(name, value, kind);
+      return v;
+    }
+    case 'priority': {
+      if (value === 'auto' || value === null || (fromCli && value === 'null')) return value === 'null' ? null : value;
+      const v = fromCli && value.trim() !== '' ? Number(value) : value;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < -20 || v > 19) refuse(name, value, kind);
       return v;
     }
   }

@@ -48,9 +48,18 @@ export class LiveQueue {
   private error: unknown = null;
   private stopped = false;
 
+  /**
+   * `onDue`, for a paced source: the time (performance.now()) each frame fell
+   * due on the queue's clock, which is when a camera would have delivered it.
+   * It is earlier than the time the frame was taken whenever the main thread
+   * was late, and that lateness belongs in the frame's latency. A frame taken
+   * early (timers fire up to a millisecond before the exact time) arrives
+   * when it is taken: its processing starts then.
+   */
   constructor(
     private readonly capacity: number,
     private readonly onDrop?: (f: Frame) => void,
+    private readonly onDue?: (f: Frame, due: number) => void,
   ) {}
 
   /** Starts pulling from `frames`; paced at `fps` when given. */
@@ -69,10 +78,17 @@ export class LiveQueue {
 
   private async pump(frames: AsyncIterable<Frame>, fps?: number): Promise<void> {
     const period = fps ? 1000 / fps : 0;
-    let next = performance.now();
+    // The clock starts with the first frame: a source may take a while to open or to make its first
+    // frame (the simulator renders its loop first), and those are not frames late.
+    let next = -1;
     try {
       for await (const f of frames) {
         if (this.stopped) break;
+        if (period > 0) {
+          const now = performance.now();
+          if (next < 0) next = now;
+          this.onDue?.(f, Math.min(next, now));
+        }
         this.push(f);
         if (period > 0) {
           next += period;

@@ -205,7 +205,15 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineSummar
     opts.onWorkerRestart?.(why, lost);
   };
 
-  const live = info.live ? new LiveQueue(config.live.queue, (f) => arrival.delete(f.seq)) : null;
+  // A paced live source (the simulator) has a clock of its own: its frames arrive when they fall due on
+  // it, however late the main thread takes them.
+  const live = info.live
+    ? new LiveQueue(
+        config.live.queue,
+        (f) => arrival.delete(f.seq),
+        (f, due) => arrival.set(f.seq, due),
+      )
+    : null;
   const onAbort = (): void => live?.stop();
   signal?.addEventListener('abort', onAbort);
   // Stopped while the worker was starting: the listener came too late to hear it.

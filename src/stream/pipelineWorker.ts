@@ -5,7 +5,7 @@ import type { Frame, SourceInfo } from '../ingest/frame.js';
 import type { RegisteredFrame } from '../kernels/motionCorrector.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { FrameMeasurement, FrameProcessor, FrameRegistration, type Output, type RegisterOutput, type Wants } from './processor.js';
-import { type ThreadPriority, setThisThreadPriority } from './threadPriority.js';
+import { type ThreadPriority, resolvePriority, setThisThreadPriority } from './threadPriority.js';
 
 /**
  * Worker-thread entry (src/stream/stage.ts starts it). Its role:
@@ -70,7 +70,7 @@ function sendOut(items: Output[], done: number, flushed: boolean): void {
 
 try {
   // First: the priority is the thread's, and everything after runs at it.
-  const priority = setThisThreadPriority(init.config.pipeline.priority);
+  const priority = setThisThreadPriority(resolvePriority(init.config.pipeline.priority));
   const backend = await selectBackend(init.backend, {
     normalization: init.config.registration.normalization,
     phaseSigma: init.config.registration.phaseSigma,

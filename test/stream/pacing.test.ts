@@ -182,7 +182,12 @@ describe('LiveQueue', () => {
     async function* camera(): AsyncGenerator<Frame> {
       for (let i = 0; i < 1000; i++) yield frame(i, i * 10);
     }
-    const q = new LiveQueue(CAP);
+    const due: number[] = [];
+    const taken: number[] = [];
+    const q = new LiveQueue(CAP, undefined, (f, d) => {
+      due[f.seq] = d;
+      taken[f.seq] = performance.now();
+    });
     q.start(camera(), FPS);
     const delivered: number[] = [];
     let afterStall = -1;
@@ -205,6 +210,37 @@ describe('LiveQueue', () => {
     // Twelve or more were due; the queue holds CAP, so the rest were dropped, each one counted.
     expect(droppedInBurst).toBeGreaterThanOrEqual(12 - CAP - 2);
     expect(q.received).toBe(delivered.length + q.dropped + q.depth);
+    // Each frame's arrival is its time on the camera's clock, one period after the one before, dropped
+    // or not (or the time it was taken, when a timer fired early); the frames taken late carry their
+    // lateness (the first one after the stall, at least 100 ms).
+    expect(due).toHaveLength(q.received);
+    for (let k = 0; k < due.length; k++) {
+      const clock = due[0] + k * 10;
+      expect(due[k]).toBeLessThanOrEqual(clock + 1e-6);
+      expect(taken[k]).toBeGreaterThanOrEqual(due[k]);
+      // Earlier than the clock only when taken early: then it is the time taken (read in the same call).
+      if (due[k] < clock - 1e-6) expect(taken[k] - due[k]).toBeLessThan(1);
+    }
+    expect(taken[afterStall] - due[afterStall]).toBeGreaterThanOrEqual(100);
+  });
+
+  it('paced at fps, the clock starts with the first frame, not before a slow first frame', async () => {
+    let firstMade = -1;
+    async function* slowStart(): AsyncGenerator<Frame> {
+      await new Promise((r) => setTimeout(r, 150)); // a source that renders its loop first
+      firstMade = performance.now();
+      for (let i = 0; i < 10; i++) yield frame(i, i * 10);
+    }
+    const due: number[] = [];
+    const q = new LiveQueue(4, undefined, (f, d) => (due[f.seq] = d));
+    q.start(slowStart(), 100);
+    const delivered: number[] = [];
+    for await (const f of q.frames()) delivered.push(f.seq);
+    expect(delivered).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(q.dropped).toBe(0);
+    // Frame 0 fell due when it was made, not 150 ms earlier when the pump started waiting for it.
+    expect(due[0]).toBeGreaterThanOrEqual(firstMade);
+    for (let k = 1; k < 10; k++) expect(due[k]).toBeLessThanOrEqual(due[0] + k * 10 + 1e-6);
   });
 
   it("a source's error reaches the consumer after the frames queued before it", async () => {

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/schema.js';
 import { openSource } from '../../src/ingest/open.js';
 import { openStage } from '../../src/stream/stage.js';
-import { setThisThreadPriority } from '../../src/stream/threadPriority.js';
+import { resolvePriority, setThisThreadPriority } from '../../src/stream/threadPriority.js';
+import { mayRaisePriority } from '../helpers/capabilities.js';
 
 const linux = process.platform === 'linux';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scopestream-prio-'));
@@ -32,6 +33,17 @@ function threadNice(): Map<number, number> {
 }
 
 const URI = 'synthetic:?width=64&height=64&fps=100&objects=4&frames=20&seed=5';
+
+describe('resolvePriority', () => {
+  it('auto is nice -10 with two cores or more and leaves the threads alone with one; a value is kept', () => {
+    expect(resolvePriority('auto', 1)).toBeNull();
+    expect(resolvePriority('auto', 2)).toBe(-10);
+    expect(resolvePriority('auto', 64)).toBe(-10);
+    expect(resolvePriority(null, 8)).toBeNull();
+    expect(resolvePriority(5, 1)).toBe(5);
+    expect(resolvePriority(-3, 8)).toBe(-3);
+  });
+});
 
 describe('setThisThreadPriority', () => {
   it('leaves the thread alone when nothing is asked, and reads what it runs at', () => {
@@ -65,8 +77,8 @@ describe.runIf(linux)('pipeline.priority on the worker threads', () => {
     try {
       expect(stage.priority).toEqual(Array.from({ length: workers }, () => ({ requested: asked, applied: asked, error: null })));
       const now = threadNice();
-      const raised = [...now].filter(([tid, nice]) => !threadsBefore.has(tid) && nice === asked);
-      expect(raised).toHaveLength(workers);
+      const lowered = [...now].filter(([tid, nice]) => !threadsBefore.has(tid) && nice === asked);
+      expect(lowered).toHaveLength(workers);
       expect(now.get(process.pid)).toBe(mainBefore);
       expect(os.getPriority(0)).toBe(mainBefore);
     } finally {
@@ -75,10 +87,33 @@ describe.runIf(linux)('pipeline.priority on the worker threads', () => {
     }
   });
 
-  it('without CAP_SYS_NICE a raise is refused: the worker runs at the normal priority and says why', () => {
+  it.runIf(mayRaisePriority())('with CAP_SYS_NICE a raise is applied to the worker thread only', async () => {
+    const config = defaultConfig();
+    config.source = URI;
+    config.pipeline.workers = 1;
+    const mainBefore = os.getPriority(0);
+    const asked = Math.max(-20, mainBefore - 3);
+    config.pipeline.priority = asked;
+    const source = openSource(URI, config);
+    const info = await source.open();
+    const threadsBefore = threadNice();
+    const stage = await openStage(config, info, 'auto', () => undefined, () => undefined);
+    try {
+      expect(stage.priority).toEqual([{ requested: asked, applied: asked, error: null }]);
+      expect([...threadNice()].filter(([tid, nice]) => !threadsBefore.has(tid) && nice === asked)).toHaveLength(1);
+      expect(os.getPriority(0)).toBe(mainBefore);
+    } finally {
+      await stage.close();
+      await source.close();
+    }
+  });
+
+  it('without the right to raise it, a raise is refused: the worker keeps its priority and says why', () => {
     const root = process.getuid?.() === 0;
-    // Root loses the capability for the child (its bounding set); anyone else never had it.
-    const cmd = root ? ['setpriv', '--bounding-set=-sys_nice', '--inh-caps=-sys_nice', process.execPath] : [process.execPath];
+    // The child may not raise: root loses CAP_SYS_NICE (its bounding set), and for anyone the nice
+    // limit (RLIMIT_NICE) is set to allow no raise either.
+    const limit = ['prlimit', '--nice=0:0', process.execPath];
+    const cmd = root ? ['setpriv', '--bounding-set=-sys_nice', '--inh-caps=-sys_nice', ...limit] : limit;
     const dist = (p: string): string => pathToFileURL(path.resolve(__dirname, '../../dist', p)).href;
     const child = path.join(dir, 'child.mjs');
     fs.writeFileSync(
@@ -100,8 +135,9 @@ await source.close();
 `,
     );
     const r = spawnSync(cmd[0], [...cmd.slice(1), child], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.error, `${cmd[0]} (util-linux) could not be run`).toBeUndefined();
     expect(r.status, r.stderr).toBe(0);
     const { main, workers } = JSON.parse(r.stdout) as { main: number; workers: unknown };
-    expect(workers).toEqual([{ requested: main - 5, applied: main, error: 'not applied: not permitted (a negative value needs root or CAP_SYS_NICE)' }]);
+    expect(workers).toEqual([{ requested: main - 5, applied: main, error: 'not applied: not permitted (raising it needs CAP_SYS_NICE or an RLIMIT_NICE that allows it)' }]);
   });
 });
