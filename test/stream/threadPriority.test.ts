@@ -61,51 +61,42 @@ describe('setThisThreadPriority', () => {
   });
 });
 
+/**
+ * Opens a stage of `workers` worker threads asking for `asked`, and checks
+ * that each worker thread (new in /proc) runs at it, reports it, and that the
+ * main thread kept `mainBefore`.
+ */
+async function expectWorkersAt(workers: 1 | 2, asked: number, mainBefore: number): Promise<void> {
+  const config = defaultConfig();
+  config.source = URI;
+  config.pipeline.workers = workers;
+  config.pipeline.priority = asked;
+  const source = openSource(URI, config);
+  const info = await source.open();
+  const threadsBefore = threadNice();
+  const stage = await openStage(config, info, 'auto', () => undefined, () => undefined);
+  try {
+    expect(stage.priority).toEqual(Array.from({ length: workers }, () => ({ requested: asked, applied: asked, error: null })));
+    const now = threadNice();
+    expect([...now].filter(([tid, nice]) => !threadsBefore.has(tid) && nice === asked)).toHaveLength(workers);
+    expect(now.get(process.pid)).toBe(mainBefore);
+    expect(os.getPriority(0)).toBe(mainBefore);
+  } finally {
+    await stage.close();
+    await source.close();
+  }
+}
+
 describe.runIf(linux)('pipeline.priority on the worker threads', () => {
   it.each([1, 2] as const)('with %i worker(s): each worker thread runs at the value asked, the main thread at its own', async (workers) => {
-    const config = defaultConfig();
-    config.source = URI;
-    config.pipeline.workers = workers;
     // Lower than this thread's: that needs no privilege, so this holds for any user (raising is checked below).
     const mainBefore = os.getPriority(0);
-    const asked = Math.min(19, mainBefore + 3);
-    config.pipeline.priority = asked;
-    const source = openSource(URI, config);
-    const info = await source.open();
-    const threadsBefore = threadNice();
-    const stage = await openStage(config, info, 'auto', () => undefined, () => undefined);
-    try {
-      expect(stage.priority).toEqual(Array.from({ length: workers }, () => ({ requested: asked, applied: asked, error: null })));
-      const now = threadNice();
-      const lowered = [...now].filter(([tid, nice]) => !threadsBefore.has(tid) && nice === asked);
-      expect(lowered).toHaveLength(workers);
-      expect(now.get(process.pid)).toBe(mainBefore);
-      expect(os.getPriority(0)).toBe(mainBefore);
-    } finally {
-      await stage.close();
-      await source.close();
-    }
+    await expectWorkersAt(workers, Math.min(19, mainBefore + 3), mainBefore);
   });
 
   it.runIf(mayRaisePriority())('with CAP_SYS_NICE a raise is applied to the worker thread only', async () => {
-    const config = defaultConfig();
-    config.source = URI;
-    config.pipeline.workers = 1;
     const mainBefore = os.getPriority(0);
-    const asked = Math.max(-20, mainBefore - 3);
-    config.pipeline.priority = asked;
-    const source = openSource(URI, config);
-    const info = await source.open();
-    const threadsBefore = threadNice();
-    const stage = await openStage(config, info, 'auto', () => undefined, () => undefined);
-    try {
-      expect(stage.priority).toEqual([{ requested: asked, applied: asked, error: null }]);
-      expect([...threadNice()].filter(([tid, nice]) => !threadsBefore.has(tid) && nice === asked)).toHaveLength(1);
-      expect(os.getPriority(0)).toBe(mainBefore);
-    } finally {
-      await stage.close();
-      await source.close();
-    }
+    await expectWorkersAt(1, Math.max(-20, mainBefore - 3), mainBefore);
   });
 
   it('without the right to raise it, a raise is refused: the worker keeps its priority and says why', () => {
