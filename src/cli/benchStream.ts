@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaultConfig } from '../config/schema.js';
+import { type Config, coerceOption, defaultConfig } from '../config/schema.js';
+import { InputError } from '../errors.js';
 import { openSource } from '../ingest/open.js';
 import { Hub } from '../stream/hub.js';
 import { newCounters, runPipeline } from '../stream/pipeline.js';
@@ -82,13 +83,14 @@ async function streamPipeline(engine: string): Promise<Record<string, unknown>> 
     if (!['0', '1', '2'].includes(workers)) throw new Error(`SCOPESTREAM_BENCH_WORKERS: ${JSON.stringify(workers)} is not allowed; expected 0, 1 or 2`);
     config.pipeline.workers = Number(workers) as 0 | 1 | 2;
   }
+  // Read as the command line's --set reads it (the same checks and message).
   const priority = process.env.SCOPESTREAM_BENCH_PRIORITY;
   if (priority !== undefined) {
-    const n = priority.trim() === '' ? NaN : Number(priority);
-    if (priority !== 'null' && priority !== 'auto' && !(Number.isInteger(n) && n >= -20 && n <= 19)) {
-      throw new Error(`SCOPESTREAM_BENCH_PRIORITY: ${JSON.stringify(priority)} is not allowed; expected auto, an integer from -20 to 19, or null`);
+    try {
+      config.pipeline.priority = coerceOption('pipeline.priority', priority) as Config['pipeline']['priority'];
+    } catch (e) {
+      throw new InputError(`SCOPESTREAM_BENCH_PRIORITY: ${(e as Error).message}`);
     }
-    config.pipeline.priority = priority === 'null' ? null : priority === 'auto' ? 'auto' : n;
   }
   const hub = new Hub();
   const counters = newCounters();
