@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { readNdjsonSoFar, readRecord, startCli } from '../helpers/cli.js';
 import type { Config } from '../../src/config/schema.js';
-import { type Served, describeEngines, startServed, until } from '../helpers/server.js';
+import { type Served, describeEngines, freePortOutsideEphemeral, startServed, until } from '../helpers/server.js';
 
 let dir: string;
 let served: Served | null = null;
@@ -27,7 +27,9 @@ describeEngines('scopestream subscribe', (engine) => {
   const serve = (uri: string, edit?: (c: Config) => void): Promise<Served> => startServed(uri, edit, engine);
 
   it('logs NDJSON and loses nothing across a restart of the server within the buffer; SIGINT exits 0', async () => {
-    served = await serve('synthetic:?width=96&height=96&fps=60&objects=8&seed=21');
+    // A fixed port outside the ephemeral range: the server listens on it again after the restart.
+    const fixed = await freePortOutsideEphemeral();
+    served = await serve('synthetic:?width=96&height=96&fps=60&objects=8&seed=21', (c) => (c.server.port = fixed));
     const out = path.join(dir, `${engine}-log.ndjson`);
     const sub = startCli(['subscribe', served.ws, '--topics', 'frame,objects', '--out', out], { timeoutMs: 90_000 });
     await until(() => readNdjsonSoFar(out).filter((m) => m.topic === 'frame').length >= 40, 'the subscriber to log 40 frames', 60_000);

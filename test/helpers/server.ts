@@ -4,6 +4,8 @@
  * record what they receive. Everything is real: the worker thread, the
  * sockets, the engine (`ws`, or `uws` when uWebSockets.js loads).
  */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
 import WebSocket from 'ws';
 import { describe } from 'vitest';
 import { defaultConfig, type Config } from '../../src/config/schema.js';
@@ -146,6 +148,32 @@ export class TestClient {
     this.socket.close();
     return this.closed;
   }
+}
+
+/**
+ * A free TCP port on 127.0.0.1 below the kernel's ephemeral range: for a
+ * test that stops its server and listens again on the same port. A port the
+ * OS chose (port 0) lies in that range, where the other tests' connections
+ * and listeners take their ports, and one of them may take it in between.
+ */
+export async function freePortOutsideEphemeral(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the usual lower bound
+  }
+  const lo = Math.min(10000, low - 1000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = lo + Math.floor(Math.random() * (low - lo));
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port found between ${lo} and ${low}`);
 }
 
 /** Polls `cond` until true; throws naming `what` after `limitMs` (a guard against hangs, not a measurement). */
