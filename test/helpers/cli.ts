@@ -98,10 +98,11 @@ export function readRecord(file: string): RecordLine[] {
 }
 
 /**
- * The complete lines of an NDJSON file another process is still writing: the
- * text after the last newline may be half a line and is left for a later read.
+ * The complete lines of a file another process is still writing (none while
+ * it does not exist yet): the text after the last newline may be half a line
+ * and is left for a later read.
  */
-export function readNdjsonSoFar(file: string): Record<string, unknown>[] {
+function completeLines(file: string): string[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -109,29 +110,18 @@ export function readNdjsonSoFar(file: string): Record<string, unknown>[] {
     return [];
   }
   const end = text.lastIndexOf('\n');
-  if (end < 0) return [];
-  return text
-    .slice(0, end)
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return end < 0 ? [] : text.slice(0, end).split('\n').filter((l) => l !== '');
+}
+
+/** The complete lines of an NDJSON file being written, parsed. */
+export function readNdjsonSoFar(file: string): Record<string, unknown>[] {
+  return completeLines(file).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** Complete lines of `type` in a record being written (a partial last line is ignored). */
 export function countLines(file: string, type: string): number {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return 0;
-  }
-  const end = text.lastIndexOf('\n');
-  if (end < 0) return 0;
   const needle = `{"type":"${type}"`;
-  return text
-    .slice(0, end)
-    .split('\n')
-    .filter((l) => l.startsWith(needle)).length;
+  return completeLines(file).filter((l) => l.startsWith(needle)).length;
 }
 
 /**
