@@ -744,9 +744,16 @@ export class SyntheticSource implements FrameSource {
       while (!this.closed && mic.seq < limit) yield mic.nextFrame();
       return;
     }
+    // The whole cycle is rendered before the first frame, so that the camera's clock (which starts
+    // with its first frame) never waits on rendering: a cycle rendered on the fly took the main
+    // thread's whole first second or more at 512², and frames fell due while it rendered. Between
+    // renders the event loop runs, so a server stays responsive meanwhile.
     const cycle: Frame[] = [];
+    while (!this.closed && cycle.length < Math.min(loop, limit)) {
+      cycle.push(mic.nextFrame());
+      await new Promise((r) => setImmediate(r));
+    }
     for (let seq = 0; !this.closed && seq < limit; seq++) {
-      if (cycle.length < loop) cycle.push(mic.nextFrame());
       const f = cycle[seq % loop];
       // Each frame its own buffer: frames are transferred to the pipeline's worker.
       yield { ...f, seq, t: (seq * 1000) / this.options.fps, data: f.data.slice() };

@@ -669,6 +669,34 @@ describe('SyntheticSource', () => {
     expect(n).toBe(50);
   });
 
+  it('with loop, renders the whole cycle before the first frame, then cycles it with seq and t going on', async () => {
+    const src = new SyntheticSource('synthetic:?width=48&height=32&fps=100&frames=11&loop=4&jumpRate=0.3');
+    await src.open();
+    const frames = [];
+    let renderedAtFirst = -1;
+    for await (const f of src.frames()) {
+      // The camera's clock starts with the first frame: by then nothing is left to render.
+      if (renderedAtFirst < 0) renderedAtFirst = src.microscope!.seq;
+      frames.push(f);
+    }
+    expect(renderedAtFirst).toBe(4);
+    expect(src.microscope!.seq).toBe(4);
+    expect(frames.map((f) => f.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(frames.map((f) => f.t)).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    for (let i = 4; i < 11; i++) {
+      expect(bytesEqual(frames[i]!.data as Uint16Array, frames[i % 4]!.data as Uint16Array)).toBe(true);
+      expect(frames[i]!.data.buffer).not.toBe(frames[i % 4]!.data.buffer);
+    }
+    expect(bytesEqual(frames[0]!.data as Uint16Array, frames[1]!.data as Uint16Array)).toBe(false);
+    // A loop longer than the frames asked for renders only those.
+    const short = new SyntheticSource('synthetic:?width=16&height=16&frames=3&loop=50');
+    await short.open();
+    let n = 0;
+    for await (const f of short.frames()) n += f.seq >= 0 ? 1 : 0;
+    expect(n).toBe(3);
+    expect(short.microscope!.seq).toBe(3);
+  });
+
   it('refuses a bad URI when constructed', () => {
     expect(() => new SyntheticSource('synthetic:?fps=-1')).toThrow(InputError);
   });
