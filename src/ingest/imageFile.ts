@@ -1,8 +1,9 @@
 /**
  * Pieces shared by the file readers (TIFF, PNG, image sequences): the decoded
- * image shape, the pixel-count cap, format sniffing and the translation of
- * file-system errors into one-line InputErrors.
+ * image shape, the pixel-count cap, format sniffing, zlib decoding and the
+ * translation of file-system errors into one-line InputErrors.
  */
+import { inflateSync } from 'node:zlib';
 import { InputError } from '../errors.js';
 import type { Dtype, PixelArray } from './frame.js';
 
@@ -100,4 +101,15 @@ export function checkFps(name: string, fps: number | undefined): void {
   if (fps !== undefined && !(fps > 0 && Number.isFinite(fps))) {
     throw new InputError(`${name}: fps must be a positive number, got ${fps}`);
   }
+}
+
+/**
+ * zlib-inflates `src`, which should decode to `expected` bytes, into one
+ * buffer of that size. zlib's default output chunk is 16 KB whatever the
+ * data: a TIFF page of small strips would allocate 16 KB per strip, and a
+ * large PNG would be decoded in 16 KB pieces and then concatenated (twice
+ * the memory). Output beyond `maxOutputLength` throws (a zip bomb).
+ */
+export function inflateExpected(src: Uint8Array, expected: number, maxOutputLength: number): Buffer {
+  return inflateSync(src, { chunkSize: Math.max(expected + 1, 64), maxOutputLength });
 }

@@ -6,7 +6,7 @@
 import * as zlib from 'node:zlib';
 import { InputError } from '../errors.js';
 import type { Dtype } from './frame.js';
-import { DEFAULT_MAX_PIXELS, checkPixelCount, oneLine, type DecodedImage, type ImageReadOptions } from './imageFile.js';
+import { DEFAULT_MAX_PIXELS, checkPixelCount, inflateExpected, oneLine, type DecodedImage, type ImageReadOptions } from './imageFile.js';
 
 export interface PngOptions extends ImageReadOptions {
   /** Verify each chunk's CRC (default true; chunk lengths are always validated). */
@@ -111,7 +111,7 @@ export function decodePng(bytes: Uint8Array, name: string, opts: PngOptions = {}
   }
   let raw: Uint8Array;
   try {
-    raw = zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat), { maxOutputLength: expected + 4096 });
+    raw = inflateExpected(idat.length === 1 ? idat[0] : Buffer.concat(idat), expected, expected + 4096);
   } catch (err) {
     throw new InputError(`${name}: corrupt PNG image data (${oneLine((err as Error).message)})`);
   }

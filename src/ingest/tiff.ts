@@ -7,12 +7,11 @@
  * uncompressed single-plane data is read straight into the output array.
  */
 import { open as openFile, readFile, type FileHandle } from 'node:fs/promises';
-import { inflateSync } from 'node:zlib';
 import { InputError } from '../errors.js';
 import type { LabelArray } from '../kernels/objectIndex.js';
 import { allocPixels, type Dtype, type Frame, type FrameSource, type PixelArray, type SourceInfo } from './frame.js';
 import {
-  DEFAULT_MAX_PIXELS, HOST_LITTLE_ENDIAN, checkFps, checkPixelCount, fileError, oneLine, sniffFormat,
+  DEFAULT_MAX_PIXELS, HOST_LITTLE_ENDIAN, checkFps, checkPixelCount, fileError, inflateExpected, oneLine, sniffFormat,
   type DecodedImage, type ImageInfo, type ImageReadOptions,
 } from './imageFile.js';
 import { decodePng } from './png.js';
@@ -642,7 +641,7 @@ export class TiffReader {
     } else {
       let inflated: Buffer;
       try {
-        inflated = inflateSync(src, { maxOutputLength: Math.max(2 * expected, 1024) });
+        inflated = inflateExpected(src, expected, Math.max(2 * expected, 1024));
       } catch (err) {
         throw this.fail(`deflate stream corrupt in ${chunkName(p, k)} of page ${index} (${oneLine((err as Error).message)})`);
       }

@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import type { Dtype, Frame } from '../../src/ingest/frame.js';
@@ -287,6 +289,25 @@ describe('page-by-page reading', () => {
     await r.readPage(7);
     const stored = layout.chunks[7].reduce((n, c) => n + c.length, 0);
     expect(r.bytesRead - before).toBeLessThan(stored + 256);
+    await r.close();
+  });
+
+  it('allocates about a strip per deflate strip, not an inflate chunk of 16 KB each', async () => {
+    // 512 one-row strips of 32 bytes: zlib's default output chunk alone would be 512 × 16 KB = 8 MB.
+    const page = randomImage(32, 512, 1, 'uint8', 5);
+    const p = file();
+    writeTiff(p, [page], { rowsPerStrip: 1, compression: 8 });
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const r = await TiffReader.open(p);
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    const data = await r.readPage(0);
+    // Garbage included: nothing is collected between the strips.
+    const allocated = process.memoryUsage().arrayBuffers - before;
+    expect(firstMismatch(data, page.data)).toBe(-1);
+    // The page (16 KB), its stored strips read in one pass (~20 KB), one small output per strip (~64 B each).
+    expect(allocated, `${allocated} bytes`).toBeLessThan(8 * page.data.byteLength);
     await r.close();
   });
 });
