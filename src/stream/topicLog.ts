@@ -168,8 +168,6 @@ export class TopicLog {
     }
     const block: Block = { buf, used: 0, entries: 0 };
     this.blocks.push(block);
-    // The previous block, if all its entries are gone already, is free now that it is not written to.
-    if (current !== undefined && current.entries === 0) this.release(current);
     return block;
   }
 
@@ -184,8 +182,8 @@ export class TopicLog {
     this.totalBytes -= e.bytes.length;
     this.head = (this.head + 1) % this.ring.length;
     this.count--;
-    const b = e.block;
-    if (--b.entries === 0 && b !== this.blocks[this.blocks.length - 1]) this.release(b);
+    // The newest entry is never evicted, so the block written to always keeps one.
+    if (--e.block.entries === 0) this.release(e.block);
   }
 
   /**
@@ -196,8 +194,7 @@ export class TopicLog {
    */
   private release(b: Block): void {
     // Entries leave in order, so the block emptied is the oldest.
-    if (this.blocks[0] === b) this.blocks.shift();
-    else this.blocks.splice(this.blocks.indexOf(b), 1);
+    this.blocks.shift();
     this.cooling.push(b.buf);
     if (this.coolingScheduled) return;
     this.coolingScheduled = true;
